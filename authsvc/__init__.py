@@ -1,0 +1,71 @@
+"""authsvc: a user authentication service (Flask, JWT, rotating refresh tokens)."""
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import DEV_SECRET_KEY, load_config
+
+from . import docs, tokens, web
+from .api import auth, health, users
+from .cli import register_commands
+from .errors import register_errorhandlers
+from .extensions import api, bcrypt, cors, db, jwt, limiter, migrate
+
+__version__ = docs.API_VERSION
+
+MIN_SECRET_KEY_BYTES = 32
+
+
+def create_app(config=None):
+    """Build the app; `config` is a mapping of settings that win over the environment."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(load_config(config))
+    app.json.sort_keys = False
+    check_production_settings(app)
+    if app.config["TRUSTED_PROXIES"] > 0:
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    tokens.register_jwt_error_loaders(jwt)
+    web.register_hooks(app)
+    register_commands(app)
+    return app
+
+
+def check_production_settings(app):
+    if app.config["APP_ENV"] != "production":
+        return
+    key = app.config["SECRET_KEY"] or ""
+    if key == DEV_SECRET_KEY:
+        raise RuntimeError("SECRET_KEY must be set in production (the development key is refused)")
+    if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+        raise RuntimeError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production")
+
+
+def register_extensions(app):
+    db.init_app(app)
+    web.configure_database(app)
+    migrate.init_app(app, db, render_as_batch=True)
+    jwt.init_app(app)
+    bcrypt.init_app(app)
+    cors.init_app(
+        app,
+        resources={r"/*": {"origins": app.config["BACKEND_CORS_ORIGINS"]}},
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Total-Count", "Retry-After", "X-Request-ID"],
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        max_age=600,
+    )
+    limiter.init_app(app)
+    docs.configure(app)
+    api.init_app(app)
+    docs.declare_security_schemes(api)
+
+
+def register_blueprints(app):
+    for blueprint in (auth.blp, users.blp, health.blp):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(docs.assets)

@@ -1,0 +1,127 @@
+"""Blueprint `auth`: register, login, refresh, logout, logout-all, sessions."""
+
+from flask import g, request
+from flask_jwt_extended import current_user, get_jwt
+
+from .. import accounts, tokens
+from ..errors import BadRequest, NotFound
+from ..extensions import db, limiter
+from ..schemas import (
+    LoginSchema,
+    MessageSchema,
+    RefreshTokenSchema,
+    RegisterSchema,
+    SessionSchema,
+    SessionsRevokedSchema,
+    TokenPairSchema,
+)
+from . import API_PREFIX, Blueprint, authenticated, client
+from .ratelimits import account_key, address_key, limit_from_config
+
+blp = Blueprint("auth", __name__, url_prefix=f"{API_PREFIX}/auth",
+                description="Register, log in, rotate tokens, end sessions")
+
+
+@blp.route("/register", methods=["POST"])
+@limiter.limit(limit_from_config("REGISTER_RATE_LIMIT"), key_func=address_key)
+@blp.arguments(RegisterSchema)
+@blp.response(201, TokenPairSchema)
+@blp.alt_response(409, description="Email or username taken")
+def register(data):
+    """Create an account and start a session"""
+    _user, pair = accounts.register(data, client())
+    return pair
+
+
+@blp.route("/login", methods=["POST"])
+@limiter.limit(limit_from_config("LOGIN_RATE_LIMIT"), key_func=address_key)
+@limiter.limit(limit_from_config("LOGIN_RATE_LIMIT"), key_func=account_key)
+@blp.arguments(LoginSchema, location="json_or_form")
+@blp.doc(requestBody={"content": {"application/x-www-form-urlencoded": {
+    "schema": {"$ref": "#/components/schemas/Login"}}}})
+@blp.response(200, TokenPairSchema)
+@blp.alt_response(400, description="Unsupported grant_type")
+@blp.alt_response(401, description="Wrong credentials")
+@blp.alt_response(403, description="Account disabled")
+@blp.alt_response(429, description="Too many attempts")
+def login(data):
+    """Log in with username or email and password (JSON or OAuth2 form)"""
+    grant_type = data.get("grant_type")
+    if grant_type is not None and grant_type != "password":
+        raise BadRequest("Unsupported grant_type: only 'password' is accepted")
+    _user, pair = accounts.authenticate(data["username"], data["password"], client())
+    return pair
+
+
+def _presented_refresh_token(data):
+    token = data.get("refresh_token")
+    if token is None:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            token = value.strip()
+    return token
+
+
+@blp.route("/refresh", methods=["POST"])
+@limiter.limit(limit_from_config("REFRESH_RATE_LIMIT"), key_func=address_key)
+@blp.arguments(RefreshTokenSchema, required=False)
+@blp.response(200, TokenPairSchema)
+@blp.alt_response(401, description="Invalid, expired, revoked, reused or not a refresh token")
+def refresh(data):
+    """Exchange a refresh token for a new pair (the old one is retired)"""
+    claims = tokens.decode_refresh_token(_presented_refresh_token(data))
+    return tokens.rotate(claims, client())
+
+
+@blp.route("/logout", methods=["POST"])
+@blp.arguments(RefreshTokenSchema, required=False)
+@blp.response(200, MessageSchema)
+@blp.alt_response(401, description="Invalid token")
+def logout(data):
+    """End the session of a refresh token (repeating it is harmless)"""
+    claims = tokens.decode_refresh_token(_presented_refresh_token(data))
+    tokens.revoke_session_by_id(claims["sid"])
+    db.session.commit()
+    g.session_id = claims["sid"]
+    return {"message": "Logged out"}
+
+
+@blp.route("/logout-all", methods=["POST"])
+@authenticated
+@blp.response(200, SessionsRevokedSchema)
+@blp.alt_response(401, description="Missing or invalid access token")
+def logout_all():
+    """End every session of the calling user"""
+    count = tokens.revoke_all_sessions(current_user.id)
+    db.session.commit()
+    return {"message": "Logged out of all sessions", "sessions_revoked": count}
+
+
+@blp.route("/sessions", methods=["GET"])
+@authenticated
+@blp.response(200, SessionSchema(many=True))
+@blp.alt_response(401, description="Missing or invalid access token")
+def list_sessions():
+    """List the calling user's live sessions, newest first"""
+    sid = get_jwt()["sid"]
+    return [
+        {**_session_fields(session), "current": session.id == sid}
+        for session in tokens.list_sessions(current_user.id)
+    ]
+
+
+def _session_fields(session):
+    return {name: getattr(session, name) for name in
+            ("id", "created_at", "last_used_at", "user_agent", "ip", "expires_at")}
+
+
+@blp.route("/sessions/<path:session_id>", methods=["DELETE"])
+@authenticated
+@blp.response(204)
+@blp.alt_response(401, description="Missing or invalid access token")
+@blp.alt_response(404, description="Not one of the caller's live sessions")
+def revoke_session(session_id):
+    """End one of the calling user's sessions"""
+    if not tokens.revoke_session(current_user.id, session_id):
+        raise NotFound("Session not found")
+    db.session.commit()

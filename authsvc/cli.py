@@ -1,0 +1,39 @@
+"""Operator commands: `flask seed-admin`, `flask prune-tokens`."""
+
+import click
+from flask.cli import with_appcontext
+
+from . import accounts, tokens
+from .errors import ServiceError
+
+
+@click.command("seed-admin")
+@click.option("--email", required=True, help="The admin's email address.")
+@click.option("--username", required=True, help="The admin's username.")
+@click.option("--password", default=None, help="Asked for (twice) when not given.")
+@with_appcontext
+def seed_admin_command(email, username, password):
+    """Create an admin, or make an existing user admin (idempotent)."""
+    if password is None and accounts.find_by_login(email) is None \
+            and accounts.find_by_login(username) is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user, created = accounts.seed_admin(email, username, password)
+    except ServiceError as error:
+        problems = [msg for msgs in (error.errors or {}).values() for msg in msgs]
+        raise click.ClickException(" ".join([error.detail, *problems])) from None
+    verb = "Created admin" if created else "Admin ready:"
+    click.echo(f"{verb} {user.username} <{user.email}> (id {user.id})")
+
+
+@click.command("prune-tokens")
+@with_appcontext
+def prune_tokens_command():
+    """Delete expired sessions and refresh-token rows."""
+    sessions, refresh_tokens = tokens.prune_expired()
+    click.echo(f"Pruned {sessions} expired sessions and {refresh_tokens} expired refresh tokens")
+
+
+def register_commands(app):
+    app.cli.add_command(seed_admin_command)
+    app.cli.add_command(prune_tokens_command)

@@ -1,0 +1,154 @@
+"""Errors: the one problem+json builder (RFC 9457), domain exceptions, handlers.
+
+A leaf module: it imports nothing else of the project.
+"""
+
+from http import HTTPStatus
+
+from flask import current_app, jsonify
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_JSON = "application/problem+json"
+# Headers of a werkzeug exception worth passing on to the client.
+FORWARDED_HEADERS = ("Allow", "Retry-After")
+
+
+def problem(status, detail=None, *, errors=None, headers=None):
+    """Build an application/problem+json response."""
+    status = int(status)
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors is not None:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_JSON
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def bearer_challenge(token_sent):
+    """The RFC 6750 challenge: `error` only when a token was sent and refused."""
+    return 'Bearer error="invalid_token"' if token_sent else "Bearer"
+
+
+class ServiceError(Exception):
+    """A domain failure the HTTP layer turns into a problem response."""
+
+    status = 400
+    detail = "Bad request"
+
+    def __init__(self, detail=None, *, errors=None):
+        super().__init__(detail or self.detail)
+        self.detail = detail or self.detail
+        self.errors = errors
+
+    def headers(self):
+        return {}
+
+
+class BadRequest(ServiceError):
+    status = 400
+
+
+class InvalidCredentials(ServiceError):
+    status = 401
+    detail = "Incorrect username or password"
+
+    def headers(self):
+        return {"WWW-Authenticate": bearer_challenge(token_sent=False)}
+
+
+class TokenRejected(ServiceError):
+    status = 401
+    detail = "Invalid token"
+
+    def headers(self):
+        return {"WWW-Authenticate": bearer_challenge(token_sent=True)}
+
+
+class Forbidden(ServiceError):
+    status = 403
+    detail = "Not allowed"
+
+
+class AccountDisabled(Forbidden):
+    detail = "Account is disabled"
+
+
+class NotFound(ServiceError):
+    status = 404
+    detail = "Not found"
+
+
+class Conflict(ServiceError):
+    status = 409
+    detail = "Conflict"
+
+
+class ValidationFailed(ServiceError):
+    status = 422
+    detail = "Validation failed"
+
+
+def flatten_messages(messages):
+    """Turn webargs' `{location: {field: [...]}}` into `{field: [...]}`."""
+    flat = {}
+    for location_errors in (messages or {}).values():
+        if not isinstance(location_errors, dict):
+            flat.setdefault("_body", []).extend(_as_list(location_errors))
+            continue
+        for field, field_errors in location_errors.items():
+            flat.setdefault(str(field), []).extend(_as_list(field_errors))
+    return flat
+
+
+def _as_list(messages):
+    if isinstance(messages, dict):
+        return [msg for value in messages.values() for msg in _as_list(value)]
+    if isinstance(messages, (list, tuple)):
+        return [msg for value in messages for msg in _as_list(value)]
+    return [str(messages)]
+
+
+def handle_service_error(error):
+    return problem(error.status, error.detail, errors=error.errors, headers=error.headers())
+
+
+def handle_http_exception(error):
+    """Every werkzeug/webargs HTTP error (404, 405, 413, 422, 429, 500...)."""
+    data = getattr(error, "data", None) or {}
+    headers = {
+        name: value for name, value in error.get_headers() if name in FORWARDED_HEADERS
+    }
+    headers.update(data.get("headers") or {})
+    if error.code == 422:
+        return problem(422, "Validation failed", errors=flatten_messages(data.get("messages")),
+                       headers=headers)
+    if error.code == 400 and data.get("messages"):
+        return problem(400, "The request body is not valid JSON", headers=headers)
+    if error.code >= 500:
+        return problem(error.code, "An unexpected error occurred", headers=headers)
+    return problem(error.code, _describe(error), headers=headers)
+
+
+def _describe(error):
+    if error.code == 429:
+        return f"Too many requests: {error.description}"
+    return error.description
+
+
+def handle_unexpected(error):
+    """Anything else: log it, answer a bare 500 (never a stack trace)."""
+    current_app.logger.exception("unhandled error", exc_info=error)
+    return problem(500, "An unexpected error occurred")
+
+
+def register_errorhandlers(app):
+    app.register_error_handler(ServiceError, handle_service_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

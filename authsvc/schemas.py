@@ -1,0 +1,128 @@
+"""Marshmallow schemas at the HTTP boundary; unknown fields are refused."""
+
+from marshmallow import RAISE, Schema, fields, validate
+
+USERNAME = validate.Regexp(
+    r"^[A-Za-z0-9_.\-]{3,32}\Z",
+    error="Username must be 3 to 32 characters: ASCII letters, digits, '_', '.' or '-'.",
+)
+# Passwords are length-checked after NFKC normalization (see passwords.py); this
+# bound only keeps absurd bodies away from the normalizer.
+PASSWORD_FIELD = {"validate": validate.Length(max=1024), "load_only": True}
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+
+def email_field(**kwargs):
+    return fields.Email(validate=validate.Length(max=254), metadata={"example": "ada@example.com"},
+                        **kwargs)
+
+
+def full_name_field():
+    return fields.String(allow_none=True, validate=validate.Length(max=100),
+                         metadata={"example": "Ada Lovelace"})
+
+
+class RegisterSchema(StrictSchema):
+    email = email_field(required=True)
+    username = fields.String(required=True, validate=USERNAME, metadata={"example": "ada"})
+    password = fields.String(required=True, **PASSWORD_FIELD,
+                             metadata={"example": "correct-horse-battery"})
+    full_name = full_name_field()
+
+
+class LoginSchema(StrictSchema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=254),
+                             metadata={"description": "Username or email", "example": "ada"})
+    password = fields.String(required=True, **PASSWORD_FIELD,
+                             metadata={"example": "correct-horse-battery"})
+    grant_type = fields.String(metadata={"description": "OAuth2 password flow: `password`"})
+    scope = fields.String(metadata={"description": "Accepted and ignored"})
+    client_id = fields.String(metadata={"description": "Accepted and ignored"})
+    client_secret = fields.String(load_only=True, metadata={"description": "Accepted and ignored"})
+
+
+class RefreshTokenSchema(StrictSchema):
+    refresh_token = fields.String(
+        validate=validate.Length(max=4096),
+        metadata={"description": "The refresh token; or send it as the Bearer token"},
+    )
+
+
+class TokenPairSchema(Schema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"example": "bearer"})
+    expires_in = fields.Integer(required=True, metadata={"description": "Access token lifetime in seconds", "example": 900})
+
+
+class MessageSchema(Schema):
+    message = fields.String(required=True)
+
+
+class SessionsRevokedSchema(MessageSchema):
+    sessions_revoked = fields.Integer(required=True)
+
+
+class SessionSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "The `sid` of its tokens"})
+    created_at = fields.AwareDateTime(required=True)
+    last_used_at = fields.AwareDateTime(required=True)
+    user_agent = fields.String(allow_none=True)
+    ip = fields.String(allow_none=True)
+    expires_at = fields.AwareDateTime(required=True)
+    current = fields.Boolean(required=True)
+
+
+class UserSchema(Schema):
+    id = fields.Integer(required=True)
+    email = fields.String(required=True)
+    username = fields.String(required=True)
+    full_name = fields.String(allow_none=True)
+    is_active = fields.Boolean(required=True)
+    is_admin = fields.Boolean(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+
+
+class ProfileUpdateSchema(StrictSchema):
+    email = email_field()
+    username = fields.String(validate=USERNAME)
+    full_name = full_name_field()
+    password = fields.String(**PASSWORD_FIELD)
+    current_password = fields.String(
+        **PASSWORD_FIELD,
+        metadata={"description": "Required to change `email` or `password`"},
+    )
+
+
+class AdminUserCreateSchema(RegisterSchema):
+    is_active = fields.Boolean(load_default=True)
+    is_admin = fields.Boolean(load_default=False)
+
+
+class AdminUserUpdateSchema(StrictSchema):
+    email = email_field()
+    username = fields.String(validate=USERNAME)
+    full_name = full_name_field()
+    password = fields.String(**PASSWORD_FIELD)
+    is_active = fields.Boolean()
+    is_admin = fields.Boolean()
+
+
+class UserQuerySchema(StrictSchema):
+    skip = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    q = fields.String(validate=validate.Length(max=254),
+                      metadata={"description": "Substring of email, username or full name"})
+    is_active = fields.Boolean()
+    is_admin = fields.Boolean()
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})
+    database = fields.String(required=True, metadata={"example": "ok"})

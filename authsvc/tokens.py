@@ -1,0 +1,279 @@
+"""Sessions and tokens: issue, rotate with reuse detection, revoke, check, prune.
+
+Revocation is per session: every token carries its session id (`sid`), and a
+token is live only while its session row is live and its user is active. That
+makes logout and logout-all one UPDATE each, and the per-request check one
+indexed lookup that also loads the user.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app, g, request
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from flask_jwt_extended.exceptions import JWTDecodeError, WrongTokenError
+from sqlalchemy import delete, select, update
+
+from .errors import TokenRejected, bearer_challenge, problem
+from .extensions import db, jwt
+from .models import LoginSession, RefreshToken, User, utcnow
+
+REQUIRED_CLAIMS = ("sub", "jti", "iat", "exp", "type", "sid")
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a request came from, as recorded on its session."""
+
+    ip: str | None
+    user_agent: str | None
+
+    @classmethod
+    def from_request(cls, request):
+        agent = request.headers.get("User-Agent")
+        return cls(ip=request.remote_addr, user_agent=agent[:255] if agent else None)
+
+
+def _new_pair(session, parent_jti=None):
+    """Add a refresh-token row for `session` and return the signed token pair."""
+    now = utcnow()
+    config = current_app.config
+    access_ttl = min(config["JWT_ACCESS_TOKEN_EXPIRES"], session.expires_at - now)
+    refresh_jti = str(uuid.uuid4())
+    identity = str(session.user_id)
+    claims = {"sid": session.id}
+    access = create_access_token(identity, additional_claims=claims, expires_delta=access_ttl)
+    refresh = create_refresh_token(
+        identity,
+        additional_claims={**claims, "jti": refresh_jti},
+        expires_delta=session.expires_at - now,
+    )
+    db.session.add(
+        RefreshToken(
+            jti=refresh_jti,
+            session_id=session.id,
+            parent_jti=parent_jti,
+            created_at=now,
+            expires_at=session.expires_at,
+        )
+    )
+    return {
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "bearer",
+        "expires_in": int(access_ttl.total_seconds()),
+    }
+
+
+def start_session(user, client):
+    """Open a session for `user` and return its first token pair (caller commits)."""
+    now = utcnow()
+    days = current_app.config["REFRESH_TOKEN_EXPIRE_DAYS"]
+    session = LoginSession(
+        id=uuid.uuid4().hex,
+        user_id=user.id,
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + timedelta(days=days),
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+    db.session.add(session)
+    db.session.flush()
+    pair = _new_pair(session)
+    g.session_id = session.id
+    return pair
+
+
+def decode_refresh_token(encoded):
+    """Verify a refresh token's signature, claims and type; return its claims."""
+    if not encoded:
+        raise TokenRejected("Missing refresh token")
+    claims = decode_token(encoded)
+    if claims["type"] != "refresh":
+        raise WrongTokenError("Only refresh tokens are allowed")
+    return claims
+
+
+def rotate(claims, client):
+    """Retire the presented refresh token and issue the next pair; commits.
+
+    The retirement is a compare-and-set (`UPDATE ... WHERE rotated_at IS NULL`),
+    so of N concurrent uses exactly one wins, on SQLite and PostgreSQL alike.
+    Any use of an already-rotated token is reuse: the session is revoked.
+    """
+    now = utcnow()
+    jti, sid = claims["jti"], claims["sid"]
+    won = db.session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.jti == jti,
+            RefreshToken.session_id == sid,
+            RefreshToken.rotated_at.is_(None),
+        )
+        .values(rotated_at=now)
+    ).rowcount
+    if won != 1:
+        db.session.rollback()
+        if db.session.get(RefreshToken, jti) is not None:
+            revoke_session_by_id(sid)
+            db.session.commit()
+            g.reuse_detected = True
+            raise TokenRejected("Refresh token reuse detected; the session has been revoked")
+        raise TokenRejected("Token has been revoked")
+
+    session = db.session.execute(
+        select(LoginSession)
+        .join(User)
+        .where(LoginSession.id == sid, User.id == int(claims["sub"]), User.is_active.is_(True))
+    ).scalar_one_or_none()
+    if session is None or not session.is_live(now):
+        db.session.rollback()
+        raise TokenRejected("Token has been revoked")
+    session.last_used_at = now
+    session.ip = client.ip
+    session.user_agent = client.user_agent
+    pair = _new_pair(session, parent_jti=jti)
+    db.session.commit()
+    g.session_id = sid
+    return pair
+
+
+def live_sessions_query(user_id):
+    now = utcnow()
+    return select(LoginSession).where(
+        LoginSession.user_id == user_id,
+        LoginSession.revoked_at.is_(None),
+        LoginSession.expires_at > now,
+    )
+
+
+def list_sessions(user_id):
+    query = live_sessions_query(user_id).order_by(
+        LoginSession.created_at.desc(), LoginSession.id.desc()
+    )
+    return db.session.execute(query).scalars().all()
+
+
+def _revoke(*conditions):
+    now = utcnow()
+    return db.session.execute(
+        update(LoginSession)
+        .where(*conditions, LoginSession.revoked_at.is_(None), LoginSession.expires_at > now)
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def revoke_session_by_id(sid):
+    """End one session whoever owns it (caller commits); return 1 if it was live."""
+    return _revoke(LoginSession.id == sid)
+
+
+def revoke_session(user_id, sid):
+    """End one of `user_id`'s sessions (caller commits); return 1 if it was live."""
+    return _revoke(LoginSession.id == sid, LoginSession.user_id == user_id)
+
+
+def revoke_all_sessions(user_id, *, keep_sid=None):
+    """End every live session of a user, but `keep_sid`; return how many (caller commits)."""
+    conditions = [LoginSession.user_id == user_id]
+    if keep_sid is not None:
+        conditions.append(LoginSession.id != keep_sid)
+    return _revoke(*conditions)
+
+
+def prune_expired():
+    """Delete expired sessions and refresh-token rows; return (sessions, tokens)."""
+    now = utcnow()
+    tokens = db.session.execute(
+        delete(RefreshToken).where(RefreshToken.expires_at <= now)
+    ).rowcount
+    sessions = db.session.execute(
+        delete(LoginSession).where(LoginSession.expires_at <= now)
+    ).rowcount
+    db.session.commit()
+    return sessions, tokens
+
+
+# --- flask-jwt-extended callbacks -------------------------------------------
+
+
+@jwt.decode_key_loader
+def decode_key(jwt_header, unverified_claims):
+    """Refuse a token lacking any claim the contract requires, then give the key."""
+    for claim in REQUIRED_CLAIMS:
+        if claim not in unverified_claims:
+            raise JWTDecodeError(f"Missing claim: {claim}")
+    if unverified_claims["type"] not in ("access", "refresh"):
+        raise JWTDecodeError("Unknown token type")
+    return current_app.config["JWT_SECRET_KEY"]
+
+
+@jwt.token_in_blocklist_loader
+def is_revoked(jwt_header, claims):
+    """One indexed lookup: the token's session is live and its user active.
+
+    The user found here is kept for `user_lookup_loader`, so an authenticated
+    request costs a single query.
+    """
+    try:
+        user_id = int(claims["sub"])
+    except (TypeError, ValueError):
+        return True
+    row = db.session.execute(
+        select(User, LoginSession.revoked_at, LoginSession.expires_at)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(LoginSession.id == str(claims["sid"]), User.id == user_id)
+    ).first()
+    if row is None:
+        return True
+    user, revoked_at, expires_at = row
+    if revoked_at is not None or expires_at <= utcnow() or not user.is_active:
+        return True
+    g.authenticated_user = user
+    g.session_id = claims["sid"]
+    return False
+
+
+@jwt.user_lookup_loader
+def load_user(jwt_header, claims):
+    return g.get("authenticated_user")
+
+
+def register_jwt_error_loaders(manager):
+    """Every flask-jwt-extended failure becomes a 401 problem (never its own 422)."""
+
+    def rejected(detail):
+        return problem(401, detail, headers={"WWW-Authenticate": bearer_challenge(True)})
+
+    @manager.unauthorized_loader
+    def missing_token(reason):
+        sent = "Authorization" in request.headers
+        detail = "Malformed Authorization header" if sent else "Missing access token"
+        return problem(401, detail, headers={"WWW-Authenticate": bearer_challenge(sent)})
+
+    @manager.invalid_token_loader
+    def invalid_token(reason):
+        return rejected(f"Invalid token: {reason}")
+
+    @manager.expired_token_loader
+    def expired_token(jwt_header, claims):
+        return rejected("Token has expired")
+
+    @manager.revoked_token_loader
+    def revoked_token(jwt_header, claims):
+        return rejected("Token has been revoked")
+
+    @manager.user_lookup_error_loader
+    def unknown_user(jwt_header, claims):
+        return rejected("Token has been revoked")
+
+    @manager.token_verification_failed_loader
+    def failed_verification(jwt_header, claims):
+        return rejected("Token verification failed")
+
+    @manager.needs_fresh_token_loader
+    def needs_fresh(jwt_header, claims):
+        return rejected("Fresh token required")

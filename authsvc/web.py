@@ -1,0 +1,54 @@
+"""Cross-cutting HTTP and database behaviour: headers on every response, SQLite setup."""
+
+from flask import request
+from sqlalchemy import event
+
+from .extensions import db
+
+DOCS_PATHS = ("/docs", "/redoc")
+# The docs pages run only the app's own scripts; Swagger UI and ReDoc inject
+# styles, ReDoc renders in a blob: worker and shows data: images.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def register_hooks(app):
+    app.after_request(set_security_headers)
+
+
+def set_security_headers(response):
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    if request.path in DOCS_PATHS:
+        headers.setdefault("Content-Security-Policy", DOCS_CSP)
+    elif not request.path.startswith("/docs-assets/"):
+        headers.setdefault("Content-Security-Policy", API_CSP)
+    if request.path.startswith("/api/") or request.path == "/health":
+        # Tokens and user data must never sit in a shared or browser cache.
+        headers["Cache-Control"] = "no-store"
+        headers.setdefault("Pragma", "no-cache")
+    return response
+
+
+def configure_database(app):
+    """SQLite as a real deployment: WAL, a busy timeout, foreign keys enforced."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def set_sqlite_pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

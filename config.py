@@ -1,0 +1,136 @@
+"""Configuration classes, read from the environment and from `.env`.
+
+`APP_ENV` picks the class (development, testing, production). Every setting in
+the README's configuration table is read here, and only here.
+"""
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+load_dotenv(BASE_DIR / ".env")
+
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
+
+
+def env_str(name, default=None):
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def env_int(name, default):
+    return int(env_str(name, default))
+
+
+def env_bool(name, default):
+    value = env_str(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name):
+    """Read a JSON list or a comma-separated list of strings."""
+    raw = env_str(name, "")
+    if raw.lstrip().startswith("["):
+        return [str(item).strip() for item in json.loads(raw) if str(item).strip()]
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def default_database_url():
+    return f"sqlite:///{BASE_DIR / 'instance' / 'authsvc.db'}"
+
+
+class Config:
+    """Settings shared by every environment; each read when the class is built."""
+
+    APP_ENV = "development"
+    TESTING = False
+    JSON_SORT_KEYS = False
+
+    def __init__(self, overrides=None):
+        overrides = dict(overrides or {})
+        self.SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+        self.SQLALCHEMY_DATABASE_URI = env_str("DATABASE_URL", default_database_url())
+        self.ACCESS_TOKEN_EXPIRE_MINUTES = env_int("ACCESS_TOKEN_EXPIRE_MINUTES", 15)
+        self.REFRESH_TOKEN_EXPIRE_DAYS = env_int("REFRESH_TOKEN_EXPIRE_DAYS", 30)
+        self.BACKEND_CORS_ORIGINS = env_list("BACKEND_CORS_ORIGINS")
+        self.BCRYPT_LOG_ROUNDS = env_int("BCRYPT_LOG_ROUNDS", self.default_bcrypt_rounds())
+        self.RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
+        self.LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "5 per minute")
+        self.REGISTER_RATE_LIMIT = env_str("REGISTER_RATE_LIMIT", "10 per minute")
+        self.REFRESH_RATE_LIMIT = env_str("REFRESH_RATE_LIMIT", "30 per minute")
+        self.TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+        self.JWT_ISSUER = env_str("JWT_ISSUER", "authsvc")
+        self.JWT_AUDIENCE = env_str("JWT_AUDIENCE", "authsvc")
+        self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+        self.METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+        # Overrides (from create_app's argument) win over the environment, and
+        # over what is derived from it when they name a derived key themselves.
+        self.__dict__.update(overrides)
+        self._derive_extension_settings()
+        self.__dict__.update(overrides)
+
+    def _derive_extension_settings(self):
+        """Translate the public settings into the extensions' own keys."""
+        self.JWT_SECRET_KEY = self.SECRET_KEY
+        self.JWT_ALGORITHM = "HS256"
+        self.JWT_DECODE_ALGORITHMS = ["HS256"]
+        self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=self.ACCESS_TOKEN_EXPIRE_MINUTES)
+        self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=self.REFRESH_TOKEN_EXPIRE_DAYS)
+        self.JWT_TOKEN_LOCATION = ["headers"]
+        self.JWT_ENCODE_ISSUER = self.JWT_DECODE_ISSUER = self.JWT_ISSUER
+        self.JWT_ENCODE_AUDIENCE = self.JWT_DECODE_AUDIENCE = self.JWT_AUDIENCE
+        self.JWT_DECODE_LEEWAY = 10
+        self.JWT_ENCODE_NBF = False
+        self.JWT_COOKIE_CSRF_PROTECT = False  # tokens travel in headers, never cookies
+        # Pre-hash with SHA-256 so bcrypt never sees more than 72 bytes: no
+        # truncation, and no ValueError from bcrypt 5. Must stay on for good.
+        self.BCRYPT_HANDLE_LONG_PASSWORDS = True
+        self.SQLALCHEMY_TRACK_MODIFICATIONS = False
+        self.MAX_CONTENT_LENGTH = 64 * 1024
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.RATELIMIT_HEADER_RETRY_AFTER_VALUE = "delta-seconds"
+
+    @staticmethod
+    def default_bcrypt_rounds():
+        return 12
+
+
+class DevelopmentConfig(Config):
+    APP_ENV = "development"
+
+
+class TestingConfig(Config):
+    APP_ENV = "testing"
+    TESTING = True
+
+    @staticmethod
+    def default_bcrypt_rounds():
+        return 4
+
+
+class ProductionConfig(Config):
+    APP_ENV = "production"
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(overrides=None):
+    """Build the configuration class named by `APP_ENV` (or the overrides)."""
+    overrides = dict(overrides or {})
+    name = str(overrides.get("APP_ENV") or env_str("APP_ENV", "development")).strip().lower()
+    if name not in CONFIGS:
+        raise RuntimeError(f"APP_ENV must be one of {', '.join(CONFIGS)}, not {name!r}")
+    overrides.pop("APP_ENV", None)
+    return CONFIGS[name](overrides)
