@@ -1,4 +1,7 @@
-"""gunicorn settings for authsvc, read from the environment: `gunicorn -c gunicorn.conf.py wsgi:app`."""
+"""gunicorn settings for authsvc, read from the environment.
+
+Use: `gunicorn -c gunicorn.conf.py wsgi:app`.
+"""
 
 import multiprocessing
 import os

@@ -42,7 +42,9 @@ def check_production_settings(app):
     if key == DEV_SECRET_KEY:
         raise RuntimeError("SECRET_KEY must be set in production (the development key is refused)")
     if len(key.encode()) < MIN_SECRET_KEY_BYTES:
-        raise RuntimeError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production")
+        raise RuntimeError(
+            f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production"
+        )
 
 
 def register_extensions(app):

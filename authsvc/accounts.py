@@ -8,8 +8,14 @@ from sqlalchemy import false, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 
 from . import passwords, tokens
-from .errors import AccountDisabled, BadRequest, Conflict, InvalidCredentials, NotFound
-from .errors import ValidationFailed
+from .errors import (
+    AccountDisabled,
+    BadRequest,
+    Conflict,
+    InvalidCredentials,
+    NotFound,
+    ValidationFailed,
+)
 from .extensions import db
 from .models import User, utcnow
 
@@ -150,15 +156,24 @@ def _active_admins_besides(user_id):
 
 
 def _guard_last_admin(user, *, stays_admin):
-    if user.is_admin and user.is_active and not stays_admin and _active_admins_besides(user.id) == 0:
+    if (
+        user.is_admin
+        and user.is_active
+        and not stays_admin
+        and _active_admins_besides(user.id) == 0
+    ):
         raise Conflict("This would leave no active admin")
 
 
 def create_user(data):
     """An admin creates an account (no session is opened)."""
     user = _new_user(
-        data["email"], data["username"], data["password"], data.get("full_name"),
-        is_active=data.get("is_active", True), is_admin=data.get("is_admin", False),
+        data["email"],
+        data["username"],
+        data["password"],
+        data.get("full_name"),
+        is_active=data.get("is_active", True),
+        is_admin=data.get("is_admin", False),
     )
     _commit_unique()
     return user
@@ -200,7 +215,9 @@ def list_users(skip=0, limit=100, q=None, is_active=None, is_admin=None):
     """Users matching the filters, ordered by id; return (page, total)."""
     query = select(User)
     if q:
-        pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = (
+            "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
         query = query.where(
             or_(
                 User.email.like(pattern, escape="\\"),

@@ -14,8 +14,11 @@ from .errors import ServiceError
 @with_appcontext
 def seed_admin_command(email, username, password):
     """Create an admin, or make an existing user admin (idempotent)."""
-    if password is None and accounts.find_by_login(email) is None \
-            and accounts.find_by_login(username) is None:
+    if (
+        password is None
+        and accounts.find_by_login(email) is None
+        and accounts.find_by_login(username) is None
+    ):
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         user, created = accounts.seed_admin(email, username, password)

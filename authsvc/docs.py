@@ -7,8 +7,9 @@ API_VERSION = "1.0.0"
 ASSETS_PREFIX = "/docs-assets"
 BUNDLES = {"swagger-ui": swagger_ui.static_path, "redoc": redoc.static_path}
 
-assets = Blueprint("docs_assets", __name__, static_folder="static/docs",
-                   static_url_path=f"{ASSETS_PREFIX}/app")
+assets = Blueprint(
+    "docs_assets", __name__, static_folder="static/docs", static_url_path=f"{ASSETS_PREFIX}/app"
+)
 
 
 @assets.route(f"{ASSETS_PREFIX}/<bundle>/<path:filename>")

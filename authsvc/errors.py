@@ -122,13 +122,12 @@ def handle_service_error(error):
 def handle_http_exception(error):
     """Every werkzeug/webargs HTTP error (404, 405, 413, 422, 429, 500...)."""
     data = getattr(error, "data", None) or {}
-    headers = {
-        name: value for name, value in error.get_headers() if name in FORWARDED_HEADERS
-    }
+    headers = {name: value for name, value in error.get_headers() if name in FORWARDED_HEADERS}
     headers.update(data.get("headers") or {})
     if error.code == 422:
-        return problem(422, "Validation failed", errors=flatten_messages(data.get("messages")),
-                       headers=headers)
+        return problem(
+            422, "Validation failed", errors=flatten_messages(data.get("messages")), headers=headers
+        )
     if error.code == 400 and data.get("messages"):
         return problem(400, "The request body is not valid JSON", headers=headers)
     if error.code >= 500:

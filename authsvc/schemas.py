@@ -11,6 +11,22 @@ USERNAME = validate.Regexp(
 PASSWORD_FIELD = {"validate": validate.Length(max=1024), "load_only": True}
 
 
+class Text(fields.String):
+    """A string without NUL characters (PostgreSQL cannot store or compare them)."""
+
+    default_error_messages = {"nul": "Must not contain NUL characters."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in value:
+            raise self.make_error("nul")
+        return value
+
+
+class Email(fields.Email, Text):
+    pass
+
+
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -18,50 +34,55 @@ class StrictSchema(Schema):
 
 
 def email_field(**kwargs):
-    return fields.Email(validate=validate.Length(max=254), metadata={"example": "ada@example.com"},
-                        **kwargs)
+    return Email(
+        validate=validate.Length(max=254), metadata={"example": "ada@example.com"}, **kwargs
+    )
 
 
 def full_name_field():
-    return fields.String(allow_none=True, validate=validate.Length(max=100),
-                         metadata={"example": "Ada Lovelace"})
+    return Text(
+        allow_none=True, validate=validate.Length(max=100), metadata={"example": "Ada Lovelace"}
+    )
 
 
 class RegisterSchema(StrictSchema):
     email = email_field(required=True)
-    username = fields.String(required=True, validate=USERNAME, metadata={"example": "ada"})
-    password = fields.String(required=True, **PASSWORD_FIELD,
-                             metadata={"example": "correct-horse-battery"})
+    username = Text(required=True, validate=USERNAME, metadata={"example": "ada"})
+    password = Text(required=True, **PASSWORD_FIELD, metadata={"example": "correct-horse-battery"})
     full_name = full_name_field()
 
 
 class LoginSchema(StrictSchema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=254),
-                             metadata={"description": "Username or email", "example": "ada"})
-    password = fields.String(required=True, **PASSWORD_FIELD,
-                             metadata={"example": "correct-horse-battery"})
-    grant_type = fields.String(metadata={"description": "OAuth2 password flow: `password`"})
-    scope = fields.String(metadata={"description": "Accepted and ignored"})
-    client_id = fields.String(metadata={"description": "Accepted and ignored"})
-    client_secret = fields.String(load_only=True, metadata={"description": "Accepted and ignored"})
+    username = Text(
+        required=True,
+        validate=validate.Length(min=1, max=254),
+        metadata={"description": "Username or email", "example": "ada"},
+    )
+    password = Text(required=True, **PASSWORD_FIELD, metadata={"example": "correct-horse-battery"})
+    grant_type = Text(metadata={"description": "OAuth2 password flow: `password`"})
+    scope = Text(metadata={"description": "Accepted and ignored"})
+    client_id = Text(metadata={"description": "Accepted and ignored"})
+    client_secret = Text(load_only=True, metadata={"description": "Accepted and ignored"})
 
 
 class RefreshTokenSchema(StrictSchema):
-    refresh_token = fields.String(
+    refresh_token = Text(
         validate=validate.Length(max=4096),
         metadata={"description": "The refresh token; or send it as the Bearer token"},
     )
 
 
 class TokenPairSchema(Schema):
-    access_token = fields.String(required=True)
-    refresh_token = fields.String(required=True)
-    token_type = fields.String(required=True, metadata={"example": "bearer"})
-    expires_in = fields.Integer(required=True, metadata={"description": "Access token lifetime in seconds", "example": 900})
+    access_token = Text(required=True)
+    refresh_token = Text(required=True)
+    token_type = Text(required=True, metadata={"example": "bearer"})
+    expires_in = fields.Integer(
+        required=True, metadata={"description": "Access token lifetime in seconds", "example": 900}
+    )
 
 
 class MessageSchema(Schema):
-    message = fields.String(required=True)
+    message = Text(required=True)
 
 
 class SessionsRevokedSchema(MessageSchema):
@@ -69,20 +90,20 @@ class SessionsRevokedSchema(MessageSchema):
 
 
 class SessionSchema(Schema):
-    id = fields.String(required=True, metadata={"description": "The `sid` of its tokens"})
+    id = Text(required=True, metadata={"description": "The `sid` of its tokens"})
     created_at = fields.AwareDateTime(required=True)
     last_used_at = fields.AwareDateTime(required=True)
-    user_agent = fields.String(allow_none=True)
-    ip = fields.String(allow_none=True)
+    user_agent = Text(allow_none=True)
+    ip = Text(allow_none=True)
     expires_at = fields.AwareDateTime(required=True)
     current = fields.Boolean(required=True)
 
 
 class UserSchema(Schema):
     id = fields.Integer(required=True)
-    email = fields.String(required=True)
-    username = fields.String(required=True)
-    full_name = fields.String(allow_none=True)
+    email = Text(required=True)
+    username = Text(required=True)
+    full_name = Text(allow_none=True)
     is_active = fields.Boolean(required=True)
     is_admin = fields.Boolean(required=True)
     created_at = fields.AwareDateTime(required=True)
@@ -91,10 +112,10 @@ class UserSchema(Schema):
 
 class ProfileUpdateSchema(StrictSchema):
     email = email_field()
-    username = fields.String(validate=USERNAME)
+    username = Text(validate=USERNAME)
     full_name = full_name_field()
-    password = fields.String(**PASSWORD_FIELD)
-    current_password = fields.String(
+    password = Text(**PASSWORD_FIELD)
+    current_password = Text(
         **PASSWORD_FIELD,
         metadata={"description": "Required to change `email` or `password`"},
     )
@@ -107,9 +128,9 @@ class AdminUserCreateSchema(RegisterSchema):
 
 class AdminUserUpdateSchema(StrictSchema):
     email = email_field()
-    username = fields.String(validate=USERNAME)
+    username = Text(validate=USERNAME)
     full_name = full_name_field()
-    password = fields.String(**PASSWORD_FIELD)
+    password = Text(**PASSWORD_FIELD)
     is_active = fields.Boolean()
     is_admin = fields.Boolean()
 
@@ -117,12 +138,14 @@ class AdminUserUpdateSchema(StrictSchema):
 class UserQuerySchema(StrictSchema):
     skip = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    q = fields.String(validate=validate.Length(max=254),
-                      metadata={"description": "Substring of email, username or full name"})
+    q = Text(
+        validate=validate.Length(max=254),
+        metadata={"description": "Substring of email, username or full name"},
+    )
     is_active = fields.Boolean()
     is_admin = fields.Boolean()
 
 
 class HealthSchema(Schema):
-    status = fields.String(required=True, metadata={"example": "ok"})
-    database = fields.String(required=True, metadata={"example": "ok"})
+    status = Text(required=True, metadata={"example": "ok"})
+    database = Text(required=True, metadata={"example": "ok"})

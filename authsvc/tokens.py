@@ -31,8 +31,8 @@ class Client:
 
     @classmethod
     def from_request(cls, request):
-        agent = request.headers.get("User-Agent")
-        return cls(ip=request.remote_addr, user_agent=agent[:255] if agent else None)
+        agent = "".join(ch for ch in request.headers.get("User-Agent", "") if ch.isprintable())
+        return cls(ip=request.remote_addr, user_agent=agent[:255] or None)
 
 
 def _new_pair(session, parent_jti=None):
@@ -66,12 +66,21 @@ def _new_pair(session, parent_jti=None):
     }
 
 
+def new_session_id():
+    return uuid.uuid4().hex
+
+
+def is_session_id(value):
+    """Whether `value` has the shape of a session id (32 lower-case hex digits)."""
+    return len(value) == 32 and all(ch in "0123456789abcdef" for ch in value)
+
+
 def start_session(user, client):
     """Open a session for `user` and return its first token pair (caller commits)."""
     now = utcnow()
     days = current_app.config["REFRESH_TOKEN_EXPIRE_DAYS"]
     session = LoginSession(
-        id=uuid.uuid4().hex,
+        id=new_session_id(),
         user_id=user.id,
         created_at=now,
         last_used_at=now,
@@ -187,9 +196,7 @@ def revoke_all_sessions(user_id, *, keep_sid=None):
 def prune_expired():
     """Delete expired sessions and refresh-token rows; return (sessions, tokens)."""
     now = utcnow()
-    tokens = db.session.execute(
-        delete(RefreshToken).where(RefreshToken.expires_at <= now)
-    ).rowcount
+    tokens = db.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now)).rowcount
     sessions = db.session.execute(
         delete(LoginSession).where(LoginSession.expires_at <= now)
     ).rowcount

@@ -101,8 +101,12 @@ def make_user(app):
         }
         with app.app_context():
             user = accounts.create_user(data)
-            return {"id": user.id, "username": user.username, "email": user.email,
-                    "password": password}
+            return {
+                "id": user.id,
+                "username": user.username,
+                "email": user.email,
+                "password": password,
+            }
 
     return factory
 

@@ -61,7 +61,9 @@ def test_register_stores_email_lower_cased(client, auth):
 )
 def test_register_taken_email_or_username_is_409(client, user, fields):
     body = assert_problem(register(client, **fields), 409)
-    assert set(body["errors"]) == set(fields) - {"email" if "other@" in fields["email"] else "username"}
+    assert set(body["errors"]) == set(fields) - {
+        "email" if "other@" in fields["email"] else "username"
+    }
 
 
 @pytest.mark.parametrize(
@@ -112,8 +114,13 @@ def test_login_by_username_or_email_ignores_case(client, user, login):
 
 
 def test_login_form_encoded_oauth2_password_flow(client, user):
-    form = {"grant_type": "password", "username": "ada", "password": PASSWORD,
-            "scope": "", "client_id": "swagger"}
+    form = {
+        "grant_type": "password",
+        "username": "ada",
+        "password": PASSWORD,
+        "scope": "",
+        "client_id": "swagger",
+    }
     assert_token_pair(client.post(LOGIN, data=form))
 
 
@@ -213,8 +220,11 @@ def test_logout_all_without_token_is_401_without_error_attribute(client):
 
 def test_sessions_lists_live_sessions_newest_first(client, auth, user):
     older = auth.login("ada")
-    newer = client.post(LOGIN, json={"username": "ada", "password": PASSWORD},
-                        headers={"User-Agent": "pytest-agent"}).get_json()
+    newer = client.post(
+        LOGIN,
+        json={"username": "ada", "password": PASSWORD},
+        headers={"User-Agent": "pytest-agent"},
+    ).get_json()
     dead = auth.login("ada")
     client.post(LOGOUT, json={"refresh_token": dead["refresh_token"]})
     response = client.get(SESSIONS, headers=auth.bearer(older["access_token"]))
@@ -223,8 +233,15 @@ def test_sessions_lists_live_sessions_newest_first(client, auth, user):
     assert len(sessions) == 2
     assert sessions[0]["user_agent"] == "pytest-agent"
     assert [s["current"] for s in sessions] == [False, True]
-    assert set(sessions[0]) == {"id", "created_at", "last_used_at", "user_agent", "ip",
-                                "expires_at", "current"}
+    assert set(sessions[0]) == {
+        "id",
+        "created_at",
+        "last_used_at",
+        "user_agent",
+        "ip",
+        "expires_at",
+        "current",
+    }
     assert sessions[0]["ip"] == "127.0.0.1"
     assert newer["access_token"]
 
@@ -250,7 +267,9 @@ def test_delete_unknown_session_is_404(client, auth, user, session_id):
 def test_cannot_delete_another_users_session(client, auth, user, make_user):
     other = make_user("bob")
     other_pair = auth.login("bob", other["password"])
-    other_sid = client.get(SESSIONS, headers=auth.bearer(other_pair["access_token"])).get_json()[0]["id"]
+    other_sid = client.get(SESSIONS, headers=auth.bearer(other_pair["access_token"])).get_json()[0][
+        "id"
+    ]
     response = client.delete(f"{SESSIONS}/{other_sid}", headers=auth.headers_for(user))
     assert_problem(response, 404)
     assert client.get(ME, headers=auth.bearer(other_pair["access_token"])).status_code == 200

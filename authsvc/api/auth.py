@@ -18,8 +18,12 @@ from ..schemas import (
 from . import API_PREFIX, Blueprint, authenticated, client
 from .ratelimits import account_key, address_key, limit_from_config
 
-blp = Blueprint("auth", __name__, url_prefix=f"{API_PREFIX}/auth",
-                description="Register, log in, rotate tokens, end sessions")
+blp = Blueprint(
+    "auth",
+    __name__,
+    url_prefix=f"{API_PREFIX}/auth",
+    description="Register, log in, rotate tokens, end sessions",
+)
 
 
 @blp.route("/register", methods=["POST"])
@@ -37,8 +41,13 @@ def register(data):
 @limiter.limit(limit_from_config("LOGIN_RATE_LIMIT"), key_func=address_key)
 @limiter.limit(limit_from_config("LOGIN_RATE_LIMIT"), key_func=account_key)
 @blp.arguments(LoginSchema, location="json_or_form")
-@blp.doc(requestBody={"content": {"application/x-www-form-urlencoded": {
-    "schema": {"$ref": "#/components/schemas/Login"}}}})
+@blp.doc(
+    requestBody={
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/Login"}}
+        }
+    }
+)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(400, description="Unsupported grant_type")
 @blp.alt_response(401, description="Wrong credentials")
@@ -111,8 +120,10 @@ def list_sessions():
 
 
 def _session_fields(session):
-    return {name: getattr(session, name) for name in
-            ("id", "created_at", "last_used_at", "user_agent", "ip", "expires_at")}
+    return {
+        name: getattr(session, name)
+        for name in ("id", "created_at", "last_used_at", "user_agent", "ip", "expires_at")
+    }
 
 
 @blp.route("/sessions/<path:session_id>", methods=["DELETE"])
@@ -122,6 +133,8 @@ def _session_fields(session):
 @blp.alt_response(404, description="Not one of the caller's live sessions")
 def revoke_session(session_id):
     """End one of the calling user's sessions"""
-    if not tokens.revoke_session(current_user.id, session_id):
+    if not tokens.is_session_id(session_id) or not tokens.revoke_session(
+        current_user.id, session_id
+    ):
         raise NotFound("Session not found")
     db.session.commit()

@@ -1,7 +1,7 @@
 """Blueprint `users`: one's own profile, and user administration."""
 
+from flask import g
 from flask_jwt_extended import current_user
-from flask_smorest import abort
 
 from .. import accounts
 from ..errors import Forbidden
@@ -14,10 +14,13 @@ from ..schemas import (
     UserSchema,
 )
 from . import API_PREFIX, Blueprint, admin_required, authenticated
-from flask import g
 
-blp = Blueprint("users", __name__, url_prefix=f"{API_PREFIX}/users",
-                description="Your profile, and user administration (admins)")
+blp = Blueprint(
+    "users",
+    __name__,
+    url_prefix=f"{API_PREFIX}/users",
+    description="Your profile, and user administration (admins)",
+)
 
 USER_ID = "<int(max=2147483647):user_id>"
 
@@ -46,9 +49,16 @@ def update_me(data):
 @blp.route("", methods=["GET"])
 @admin_required
 @blp.arguments(UserQuerySchema, location="query")
-@blp.response(200, UserSchema(many=True), headers={"X-Total-Count": {
-    "description": "Users matching the filters, before skip and limit",
-    "schema": {"type": "integer"}}})
+@blp.response(
+    200,
+    UserSchema(many=True),
+    headers={
+        "X-Total-Count": {
+            "description": "Users matching the filters, before skip and limit",
+            "schema": {"type": "integer"},
+        }
+    },
+)
 @blp.alt_response(401, description="Missing or invalid access token")
 @blp.alt_response(403, description="Not an admin")
 def list_users(query):
