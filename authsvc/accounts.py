@@ -7,7 +7,7 @@ layer turns into problem responses and the CLI into messages.
 from sqlalchemy import false, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 
-from . import passwords, tokens
+from . import audit, passwords, tokens
 from .errors import (
     AccountDisabled,
     BadRequest,
@@ -88,6 +88,7 @@ def register(data, client):
     user = _new_user(data["email"], data["username"], data["password"], data.get("full_name"))
     pair = tokens.start_session(user, client)
     _commit_unique()
+    audit.record("user.register", user_id=user.id)
     return user, pair
 
 
@@ -100,13 +101,17 @@ def authenticate(login, password, client):
     user = find_by_login(login)
     if user is None:
         passwords.dummy_verify(password)
+        audit.failure("login.failure", login=login, reason="unknown_user")
         raise InvalidCredentials()
     if not passwords.verify_password(user.password_hash, password):
+        audit.failure("login.failure", user_id=user.id, login=login, reason="wrong_password")
         raise InvalidCredentials()
     if not user.is_active:
+        audit.failure("login.failure", user_id=user.id, login=login, reason="account_disabled")
         raise AccountDisabled()
     pair = tokens.start_session(user, client)
     db.session.commit()
+    audit.record("login.success", user_id=user.id)
     return user, pair
 
 
@@ -140,10 +145,14 @@ def update_profile(user, data, current_sid):
         if not passwords.verify_password(user.password_hash, data["current_password"]):
             raise BadRequest("Current password is incorrect")
     changes = {key: value for key, value in data.items() if key != "current_password"}
+    revoked = None
     if _apply_changes(user, changes):
-        tokens.revoke_all_sessions(user.id, keep_sid=current_sid)
+        revoked = tokens.revoke_all_sessions(user.id, keep_sid=current_sid)
     user.updated_at = utcnow()
     _commit_unique()
+    audit.record("profile.update", user_id=user.id, fields=sorted(changes))
+    if revoked is not None:
+        audit.record("password.change", user_id=user.id, sessions_revoked=revoked)
     return user
 
 
@@ -176,6 +185,9 @@ def create_user(data):
         is_admin=data.get("is_admin", False),
     )
     _commit_unique()
+    audit.record(
+        "admin.user.create", user_id=user.id, is_admin=user.is_admin, is_active=user.is_active
+    )
     return user
 
 
@@ -189,10 +201,21 @@ def update_user(user_id, data):
         user.is_admin = data["is_admin"]
     if "is_active" in data:
         user.is_active = data["is_active"]
+    revoked = 0
     if password_changed or not user.is_active:
-        tokens.revoke_all_sessions(user.id)
+        revoked = tokens.revoke_all_sessions(user.id)
     user.updated_at = utcnow()
     _commit_unique()
+    audit.record(
+        "admin.user.update",
+        user_id=user.id,
+        fields=sorted(data),
+        is_admin=user.is_admin,
+        is_active=user.is_active,
+        sessions_revoked=revoked,
+    )
+    if password_changed:
+        audit.record("password.change", user_id=user.id, sessions_revoked=revoked)
     return user
 
 
@@ -202,12 +225,14 @@ def delete_user(user_id):
     _guard_last_admin(user, stays_admin=False)
     db.session.delete(user)
     db.session.commit()
+    audit.record("admin.user.delete", user_id=user_id)
 
 
 def revoke_user_sessions(user_id):
     user = get_user(user_id)
     count = tokens.revoke_all_sessions(user.id)
     db.session.commit()
+    audit.record("admin.user.revoke_sessions", user_id=user_id, sessions_revoked=count)
     return count
 
 
@@ -244,9 +269,11 @@ def seed_admin(email, username, password=None):
         if changed:
             user.updated_at = utcnow()
         db.session.commit()
+        audit.record("admin.seed", user_id=user.id, new_account=False, changed=changed)
         return user, False
     if password is None:
         raise BadRequest("A password is needed to create a new admin")
     user = _new_user(email, username, password, is_admin=True)
     _commit_unique()
+    audit.record("admin.seed", user_id=user.id, new_account=True, changed=True)
     return user, True

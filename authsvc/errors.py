@@ -63,6 +63,14 @@ class InvalidCredentials(ServiceError):
         return {"WWW-Authenticate": bearer_challenge(token_sent=False)}
 
 
+class TokenMissing(ServiceError):
+    status = 401
+    detail = "Missing token"
+
+    def headers(self):
+        return {"WWW-Authenticate": bearer_challenge(token_sent=False)}
+
+
 class TokenRejected(ServiceError):
     status = 401
     detail = "Invalid token"

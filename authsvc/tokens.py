@@ -15,7 +15,8 @@ from flask_jwt_extended import create_access_token, create_refresh_token, decode
 from flask_jwt_extended.exceptions import JWTDecodeError, WrongTokenError
 from sqlalchemy import delete, select, update
 
-from .errors import TokenRejected, bearer_challenge, problem
+from . import audit
+from .errors import TokenMissing, TokenRejected, bearer_challenge, problem
 from .extensions import db, jwt
 from .models import LoginSession, RefreshToken, User, utcnow
 
@@ -98,7 +99,7 @@ def start_session(user, client):
 def decode_refresh_token(encoded):
     """Verify a refresh token's signature, claims and type; return its claims."""
     if not encoded:
-        raise TokenRejected("Missing refresh token")
+        raise TokenMissing("Missing refresh token")
     claims = decode_token(encoded)
     if claims["type"] != "refresh":
         raise WrongTokenError("Only refresh tokens are allowed")
@@ -129,6 +130,7 @@ def rotate(claims, client):
             revoke_session_by_id(sid)
             db.session.commit()
             g.reuse_detected = True
+            audit.failure("token.reuse_detected", user_id=int(claims["sub"]), session_id=sid)
             raise TokenRejected("Refresh token reuse detected; the session has been revoked")
         raise TokenRejected("Token has been revoked")
 
@@ -146,7 +148,46 @@ def rotate(claims, client):
     pair = _new_pair(session, parent_jti=jti)
     db.session.commit()
     g.session_id = sid
+    audit.record("token.refresh", user_id=session.user_id, session_id=sid)
     return pair
+
+
+def logout(claims):
+    """End the session of a verified refresh token; commits.
+
+    Repeating a logout is harmless, but the session must still exist and its
+    user be active: a deleted or deactivated user's token is refused.
+    """
+    sid, user_id = claims["sid"], int(claims["sub"])
+    exists = db.session.execute(
+        select(LoginSession.id)
+        .join(User)
+        .where(LoginSession.id == sid, User.id == user_id, User.is_active.is_(True))
+    ).first()
+    if exists is None:
+        raise TokenRejected("Token has been revoked")
+    revoked = revoke_session_by_id(sid)
+    db.session.commit()
+    g.session_id = sid
+    audit.record("logout", user_id=user_id, session_id=sid, sessions_revoked=revoked)
+
+
+def logout_all(user_id):
+    """End every live session of a user; commits and returns how many there were."""
+    count = revoke_all_sessions(user_id)
+    db.session.commit()
+    audit.record("logout_all", user_id=user_id, sessions_revoked=count)
+    return count
+
+
+def end_own_session(user_id, sid):
+    """End one of a user's live sessions; commits and returns whether it was live."""
+    if not is_session_id(sid) or not revoke_session(user_id, sid):
+        db.session.rollback()
+        return False
+    db.session.commit()
+    audit.record("session.revoke", user_id=user_id, session_id=sid)
+    return True
 
 
 def live_sessions_query(user_id):
@@ -215,6 +256,13 @@ def decode_key(jwt_header, unverified_claims):
             raise JWTDecodeError(f"Missing claim: {claim}")
     if unverified_claims["type"] not in ("access", "refresh"):
         raise JWTDecodeError("Unknown token type")
+    # Shapes of what we issue: a decimal user id, a session id (never raw input
+    # for the database, whoever holds the key).
+    subject, sid = unverified_claims["sub"], unverified_claims["sid"]
+    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
+        raise JWTDecodeError("Invalid claim: sub")
+    if not (isinstance(sid, str) and is_session_id(sid)):
+        raise JWTDecodeError("Invalid claim: sid")
     return current_app.config["JWT_SECRET_KEY"]
 
 
@@ -225,10 +273,7 @@ def is_revoked(jwt_header, claims):
     The user found here is kept for `user_lookup_loader`, so an authenticated
     request costs a single query.
     """
-    try:
-        user_id = int(claims["sub"])
-    except (TypeError, ValueError):
-        return True
+    user_id = int(claims["sub"])
     row = db.session.execute(
         select(User, LoginSession.revoked_at, LoginSession.expires_at)
         .join(LoginSession, LoginSession.user_id == User.id)
@@ -257,7 +302,9 @@ def register_jwt_error_loaders(manager):
 
     @manager.unauthorized_loader
     def missing_token(reason):
-        sent = "Authorization" in request.headers
+        # Another scheme (Basic, ...) is no Bearer token: RFC 6750 wants no error code.
+        scheme = request.headers.get("Authorization", "").strip().partition(" ")[0]
+        sent = scheme.lower() == "bearer"
         detail = "Malformed Authorization header" if sent else "Missing access token"
         return problem(401, detail, headers={"WWW-Authenticate": bearer_challenge(sent)})
 

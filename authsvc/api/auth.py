@@ -1,11 +1,11 @@
 """Blueprint `auth`: register, login, refresh, logout, logout-all, sessions."""
 
-from flask import g, request
+from flask import request
 from flask_jwt_extended import current_user, get_jwt
 
 from .. import accounts, tokens
 from ..errors import BadRequest, NotFound
-from ..extensions import db, limiter
+from ..extensions import limiter
 from ..schemas import (
     LoginSchema,
     MessageSchema,
@@ -88,10 +88,7 @@ def refresh(data):
 @blp.alt_response(401, description="Invalid token")
 def logout(data):
     """End the session of a refresh token (repeating it is harmless)"""
-    claims = tokens.decode_refresh_token(_presented_refresh_token(data))
-    tokens.revoke_session_by_id(claims["sid"])
-    db.session.commit()
-    g.session_id = claims["sid"]
+    tokens.logout(tokens.decode_refresh_token(_presented_refresh_token(data)))
     return {"message": "Logged out"}
 
 
@@ -101,8 +98,7 @@ def logout(data):
 @blp.alt_response(401, description="Missing or invalid access token")
 def logout_all():
     """End every session of the calling user"""
-    count = tokens.revoke_all_sessions(current_user.id)
-    db.session.commit()
+    count = tokens.logout_all(current_user.id)
     return {"message": "Logged out of all sessions", "sessions_revoked": count}
 
 
@@ -133,8 +129,5 @@ def _session_fields(session):
 @blp.alt_response(404, description="Not one of the caller's live sessions")
 def revoke_session(session_id):
     """End one of the calling user's sessions"""
-    if not tokens.is_session_id(session_id) or not tokens.revoke_session(
-        current_user.id, session_id
-    ):
+    if not tokens.end_own_session(current_user.id, session_id):
         raise NotFound("Session not found")
-    db.session.commit()
