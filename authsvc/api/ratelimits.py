@@ -3,6 +3,8 @@
 from flask import current_app, request
 from flask_limiter.util import get_remote_address
 
+from .. import accounts
+
 
 def limit_from_config(name):
     """A limit read from the app's config at request time (e.g. `5 per minute`)."""
@@ -15,9 +17,16 @@ def address_key():
 
 
 def account_key():
-    """The account a login attempt targets, so spreading addresses does not help."""
+    """The account a login attempt targets, so spreading addresses does not help.
+
+    An account's username and email share one budget; a login name that is no
+    account gets its own, so guessing at it costs the same as at a real one.
+    """
     data = request.get_json(silent=True) if request.is_json else request.form
     login = data.get("username") if isinstance(data, dict) or hasattr(data, "get") else None
-    if not isinstance(login, str) or not login.strip():
+    if not isinstance(login, str) or not login.strip() or "\x00" in login:
         return address_key()
-    return f"account:{login.strip().lower()[:254]}"
+    user = accounts.find_by_login(login[:254])
+    if user is not None:
+        return f"account:{user.id}"
+    return f"login:{login.strip().lower()[:254]}"

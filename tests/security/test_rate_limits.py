@@ -1,0 +1,186 @@
+"""Rate limits on login (per address and per account), register and refresh.
+
+Limits trip into a 429 problem with Retry-After and recover when the window
+passes; the window is moved by a fake clock on the in-memory storage, so no
+test sleeps (but the Redis one, whose clock is the server's).
+"""
+
+import os
+import time
+import uuid
+
+import limits.storage.memory
+import pytest
+
+from authsvc.extensions import db
+from tests.conftest import PASSWORD, make_app
+from tests.security.conftest import LOGIN, REFRESH, REGISTER, assert_problem
+
+WINDOW = 2
+LIMITS = {
+    "RATELIMIT_ENABLED": True,
+    "LOGIN_RATE_LIMIT": f"3 per {WINDOW} second",
+    "REGISTER_RATE_LIMIT": f"2 per {WINDOW} second",
+    "REFRESH_RATE_LIMIT": f"2 per {WINDOW} second",
+}
+
+
+@pytest.fixture
+def app_settings():
+    return dict(LIMITS)
+
+
+class FakeClock:
+    """Stands in for the `time` module of the limiter's memory storage."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def time(self):
+        return time.time() + self.offset
+
+    def advance(self, seconds):
+        self.offset += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(limits.storage.memory, "time", fake)
+    return fake
+
+
+def login(client, username="ada", password="wrong-password-1", forwarded_for=None, **kwargs):
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return client.post(
+        LOGIN, json={"username": username, "password": password}, headers=headers, **kwargs
+    )
+
+
+def assert_throttled(response):
+    body = assert_problem(response, 429)
+    assert "too many" in body["detail"].lower()
+    assert 0 < int(response.headers["Retry-After"]) <= WINDOW
+    return body
+
+
+def test_login_per_address_trips_and_recovers(client, clock, user):
+    # A different account each time: only the per-address limit can trip.
+    for name in ("alice", "bob", "carol"):
+        assert login(client, name).status_code == 401
+    assert_throttled(login(client, "dave"))
+    assert_throttled(login(client, "ada", PASSWORD))  # even the right password waits
+    clock.advance(WINDOW)
+    assert login(client, "ada", PASSWORD).status_code == 200
+
+
+def test_login_per_account_trips_across_addresses(client, clock, user, app_settings):
+    """Spreading guesses over addresses (or proxies) does not help against one account."""
+    addresses = [f"203.0.113.{n}" for n in range(1, 6)]
+    for address in addresses[:3]:
+        response = login(client, environ_base={"REMOTE_ADDR": address})
+        assert response.status_code == 401
+    assert_throttled(login(client, environ_base={"REMOTE_ADDR": addresses[3]}))
+    # The victim's lockout is temporary.
+    clock.advance(WINDOW)
+    response = login(client, "ada", PASSWORD, environ_base={"REMOTE_ADDR": addresses[4]})
+    assert response.status_code == 200
+
+
+def test_username_and_email_of_one_account_share_its_budget(client, clock, user):
+    for name in ("ada", "ADA@example.com", " Ada "):
+        response = login(client, name, environ_base={"REMOTE_ADDR": f"198.51.100.{len(name)}"})
+        assert response.status_code == 401
+    assert_throttled(login(client, "ada@example.com", environ_base={"REMOTE_ADDR": "192.0.2.9"}))
+
+
+def test_unknown_login_names_are_limited_like_accounts(client, clock):
+    for n in range(3):
+        assert (
+            login(client, "ghost", environ_base={"REMOTE_ADDR": f"192.0.2.{n}"}).status_code == 401
+        )
+    assert_throttled(login(client, "GHOST", environ_base={"REMOTE_ADDR": "192.0.2.200"}))
+
+
+class TestBehindOneTrustedProxy:
+    @pytest.fixture
+    def app_settings(self):
+        return {**LIMITS, "TRUSTED_PROXIES": 1}
+
+    def test_forwarded_addresses_are_distinct_clients(self, client, clock):
+        for n in range(5):
+            name, address = f"user{n}", f"203.0.113.{n}"
+            assert login(client, name, forwarded_for=address).status_code == 401
+
+    def test_per_account_limit_still_trips(self, client, clock, user):
+        for n in range(3):
+            assert login(client, forwarded_for=f"203.0.113.{n}").status_code == 401
+        assert_throttled(login(client, forwarded_for="203.0.113.99"))
+
+    def test_the_session_records_the_forwarded_address(self, client, clock, user, auth):
+        pair = login(client, "ada", PASSWORD, forwarded_for="203.0.113.7").get_json()
+        sessions = client.get("/api/v1/auth/sessions", headers=auth.bearer(pair["access_token"]))
+        assert sessions.get_json()[0]["ip"] == "203.0.113.7"
+
+
+def test_spoofed_forwarded_for_is_ignored_without_trusted_proxies(client, clock, auth, user):
+    for n in range(3):
+        assert login(client, f"user{n}", forwarded_for=f"203.0.113.{n}").status_code == 401
+    assert_throttled(login(client, "user9", forwarded_for="203.0.113.99"))
+    clock.advance(WINDOW)
+    pair = login(client, "ada", PASSWORD, forwarded_for="203.0.113.7").get_json()
+    sessions = client.get("/api/v1/auth/sessions", headers=auth.bearer(pair["access_token"]))
+    assert sessions.get_json()[0]["ip"] == "127.0.0.1"
+
+
+def test_register_limit_trips_and_recovers(client, clock):
+    def register(name):
+        body = {"email": f"{name}@example.com", "username": name, "password": PASSWORD}
+        return client.post(REGISTER, json=body)
+
+    assert [register(name).status_code for name in ("ann", "ben")] == [201, 201]
+    assert_throttled(register("cat"))
+    clock.advance(WINDOW)
+    assert register("cat").status_code == 201
+
+
+def test_refresh_limit_trips_and_recovers(client, clock, auth, user):
+    token = auth.login("ada")["refresh_token"]
+    for _ in range(2):
+        response = client.post(REFRESH, json={"refresh_token": token})
+        assert response.status_code == 200
+        token = response.get_json()["refresh_token"]
+    assert_throttled(client.post(REFRESH, json={"refresh_token": token}))
+    clock.advance(WINDOW)
+    assert client.post(REFRESH, json={"refresh_token": token}).status_code == 200
+
+
+def test_limits_leave_other_endpoints_alone(client, clock, auth, user):
+    headers = auth.headers_for(user)
+    for _ in range(10):
+        assert client.get("/api/v1/users/me", headers=headers).status_code == 200
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="needs TEST_REDIS_URL")
+def test_redis_storage_shares_limits_between_workers(database_url, user):
+    """Two app instances (two gunicorn workers) count against one Redis budget."""
+    settings = {
+        **LIMITS,
+        "LOGIN_RATE_LIMIT": "3 per 1 second",
+        "RATELIMIT_STORAGE_URI": os.environ["TEST_REDIS_URL"],
+        "RATELIMIT_KEY_PREFIX": f"authsvc-test-{uuid.uuid4().hex}",
+    }
+    apps = [make_app(database_url, **settings) for _ in range(2)]
+    workers = [app.test_client() for app in apps]
+    try:
+        # The window starts at the first hit, so the four land in one window.
+        statuses = [login(workers[n % 2], f"user{n}").status_code for n in range(4)]
+        assert statuses == [401, 401, 401, 429]
+        assert_throttled(login(workers[0], "ada", PASSWORD))
+        time.sleep(1.1)
+        assert login(workers[1], "ada", PASSWORD).status_code == 200
+    finally:
+        for app in apps:
+            with app.app_context():
+                db.engine.dispose()
