@@ -12,15 +12,32 @@ PASSWORD_FIELD = {"validate": validate.Length(max=1024), "load_only": True}
 
 
 class Text(fields.String):
-    """A string without NUL characters (PostgreSQL cannot store or compare them)."""
+    """A string any database, bcrypt and log can take.
 
-    default_error_messages = {"nul": "Must not contain NUL characters."}
+    No NUL characters (PostgreSQL cannot store or compare them), and no lone
+    surrogates (JSON can escape half a pair, `"\\ud800"`; UTF-8 cannot encode it).
+    """
+
+    default_error_messages = {
+        "nul": "Must not contain NUL characters.",
+        "surrogate": "Must be valid Unicode text (no lone surrogates).",
+    }
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in value:
             raise self.make_error("nul")
+        if not is_utf8_encodable(value):
+            raise self.make_error("surrogate")
         return value
+
+
+def is_utf8_encodable(value):
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Email(fields.Email, Text):

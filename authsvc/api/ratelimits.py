@@ -4,6 +4,7 @@ from flask import current_app, request
 from flask_limiter.util import get_remote_address
 
 from .. import accounts
+from ..schemas import is_utf8_encodable
 
 
 def limit_from_config(name):
@@ -24,9 +25,13 @@ def account_key():
     """
     data = request.get_json(silent=True) if request.is_json else request.form
     login = data.get("username") if isinstance(data, dict) or hasattr(data, "get") else None
-    if not isinstance(login, str) or not login.strip() or "\x00" in login:
-        return address_key()
+    if not isinstance(login, str) or not login.strip() or not is_text(login):
+        return address_key()  # the schema will refuse it; no account has such a name
     user = accounts.find_by_login(login[:254])
     if user is not None:
         return f"account:{user.id}"
     return f"login:{login.strip().lower()[:254]}"
+
+
+def is_text(value):
+    return "\x00" not in value and is_utf8_encodable(value)

@@ -1,0 +1,117 @@
+"""Who may call what: every endpoint x every kind of caller, in one table.
+
+Callers: anonymous (no token), user (ada, whose resources the paths name),
+another user (bob), admin (root), and a deactivated user (dora, whose session
+is still live: she was switched off behind the use case's back, so only the
+per-request check stands between her and the API).
+"""
+
+import pytest
+from sqlalchemy import update
+
+from authsvc.extensions import db
+from authsvc.models import User
+from tests.conftest import PASSWORD, clean_database
+from tests.security.conftest import claims_of
+
+ROLES = ("anonymous", "user", "other", "admin", "deactivated")
+MISSING_ID = 2_000_000
+
+NEW_USER = {"email": "newbie@example.com", "username": "newbie", "password": PASSWORD}
+
+# method, path, body, credential ("access": Bearer header; "refresh": the role's
+# refresh token in the body), then the status for each of ROLES.
+MATRIX = [
+    ("GET", "/health", None, "access", (200, 200, 200, 200, 200)),
+    ("GET", "/openapi.json", None, "access", (200, 200, 200, 200, 200)),
+    ("POST", "/api/v1/auth/register", NEW_USER, "access", (201, 201, 201, 201, 201)),
+    (
+        "POST",
+        "/api/v1/auth/login",
+        {"username": "ada", "password": PASSWORD},
+        "access",
+        (200, 200, 200, 200, 200),
+    ),
+    ("POST", "/api/v1/auth/refresh", {}, "refresh", (401, 200, 200, 200, 401)),
+    ("POST", "/api/v1/auth/logout", {}, "refresh", (401, 200, 200, 200, 401)),
+    ("POST", "/api/v1/auth/logout-all", None, "access", (401, 200, 200, 200, 401)),
+    ("GET", "/api/v1/auth/sessions", None, "access", (401, 200, 200, 200, 401)),
+    ("DELETE", "/api/v1/auth/sessions/{ada_sid}", None, "access", (401, 204, 404, 404, 401)),
+    ("GET", "/api/v1/users/me", None, "access", (401, 200, 200, 200, 401)),
+    ("PUT", "/api/v1/users/me", {"full_name": "X"}, "access", (401, 200, 200, 200, 401)),
+    ("PATCH", "/api/v1/users/me", {"full_name": "X"}, "access", (401, 200, 200, 200, 401)),
+    ("GET", "/api/v1/users", None, "access", (401, 403, 403, 200, 401)),
+    ("POST", "/api/v1/users", NEW_USER, "access", (401, 403, 403, 201, 401)),
+    ("GET", "/api/v1/users/{ada_id}", None, "access", (401, 200, 403, 200, 401)),
+    ("PUT", "/api/v1/users/{ada_id}", {"full_name": "X"}, "access", (401, 403, 403, 200, 401)),
+    ("PATCH", "/api/v1/users/{ada_id}", {"full_name": "X"}, "access", (401, 403, 403, 200, 401)),
+    ("DELETE", "/api/v1/users/{ada_id}", None, "access", (401, 403, 403, 204, 401)),
+    ("DELETE", "/api/v1/users/{ada_id}/sessions", None, "access", (401, 403, 403, 200, 401)),
+    # An id that does not exist: non-admins learn nothing (403), admins get 404.
+    ("GET", "/api/v1/users/{missing_id}", None, "access", (401, 403, 403, 404, 401)),
+    ("PUT", "/api/v1/users/{missing_id}", {"full_name": "X"}, "access", (401, 403, 403, 404, 401)),
+    (
+        "PATCH",
+        "/api/v1/users/{missing_id}",
+        {"full_name": "X"},
+        "access",
+        (401, 403, 403, 404, 401),
+    ),
+    ("DELETE", "/api/v1/users/{missing_id}", None, "access", (401, 403, 403, 404, 401)),
+    ("DELETE", "/api/v1/users/{missing_id}/sessions", None, "access", (401, 403, 403, 404, 401)),
+]
+
+
+@pytest.fixture
+def fresh_world(app, auth, make_user):
+    """Build the callers on an empty database, log each in, switch dora off
+    behind the use case's back; return their token pairs and the path names."""
+
+    def build():
+        with app.app_context():
+            clean_database()
+        people = {
+            "user": make_user("ada", email="ada@example.com"),
+            "other": make_user("bob"),
+            "admin": make_user("root", is_admin=True),
+            "deactivated": make_user("dora"),
+        }
+        pairs = {role: auth.login(person["username"]) for role, person in people.items()}
+        with app.app_context():
+            dora = people["deactivated"]["id"]
+            db.session.execute(update(User).where(User.id == dora).values(is_active=False))
+            db.session.commit()
+        names = {
+            "ada_id": people["user"]["id"],
+            "ada_sid": claims_of(pairs["user"]["access_token"])["sid"],
+            "missing_id": MISSING_ID,
+        }
+        return pairs, names
+
+    return build
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "credential", "expected"),
+    MATRIX,
+    ids=[f"{method} {path}" for method, path, *_ in MATRIX],
+)
+def test_authorization_matrix(
+    client, fresh_world, subtests, method, path, body, credential, expected
+):
+    """Each caller on a world of its own, so no call sees another's side effects."""
+    for role, status in zip(ROLES, expected, strict=True):
+        pairs, names = fresh_world()
+        pair = pairs.get(role)
+        headers, json = {}, body
+        if pair and credential == "access":
+            headers["Authorization"] = f"Bearer {pair['access_token']}"
+        if pair and credential == "refresh":
+            json = {**body, "refresh_token": pair["refresh_token"]}
+        response = client.open(path.format(**names), method=method, json=json, headers=headers)
+        with subtests.test(role=role):
+            assert response.status_code == status, response.get_data(as_text=True)
+            if status >= 400:
+                assert response.mimetype == "application/problem+json"
+            if status == 401:
+                assert response.headers["WWW-Authenticate"].startswith("Bearer")
