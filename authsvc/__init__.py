@@ -63,7 +63,7 @@ def register_extensions(app):
     )
     limiter.init_app(app)
     docs.configure(app)
-    api.init_app(app)
+    api.init_app(app, spec_kwargs={"extra_plugins": [docs.ContractPlugin()]})
     docs.declare_security_schemes(api)
 
 

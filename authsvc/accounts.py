@@ -19,6 +19,8 @@ from .errors import (
 from .extensions import db
 from .models import User, utcnow
 
+MAX_USER_ID = 2**31 - 1  # users.id is a 32-bit integer on PostgreSQL
+
 
 def find_by_login(login):
     """The user whose username or email is `login`, without regard to case."""
@@ -28,7 +30,8 @@ def find_by_login(login):
 
 
 def get_user(user_id):
-    user = db.session.get(User, user_id)
+    # An id past the column's range is no user (and PostgreSQL would refuse the query).
+    user = db.session.get(User, user_id) if 0 < user_id <= MAX_USER_ID else None
     if user is None:
         raise NotFound("User not found")
     return user

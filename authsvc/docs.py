@@ -1,7 +1,14 @@
 """OpenAPI spec, Swagger UI and ReDoc, with every asset served by the app itself."""
 
+from http import HTTPStatus
+
+from apispec import BasePlugin
+from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, abort, send_from_directory
 from openapi_ui_bundles import redoc, swagger_ui
+
+from .errors import PROBLEM_JSON
+from .schemas import ProblemSchema, Text
 
 API_VERSION = "1.0.0"
 ASSETS_PREFIX = "/docs-assets"
@@ -41,6 +48,87 @@ def configure(app):
     }
     for key, value in defaults.items():
         app.config.setdefault(key, value)
+
+
+class ContractPlugin(BasePlugin):
+    """Document the service-wide rules, so views document only their own.
+
+    Every error is application/problem+json (one schema); a JSON body can be
+    malformed (400) or too large (413); a 401 carries WWW-Authenticate and a
+    429 Retry-After; no string may contain NUL.
+    """
+
+    def init_spec(self, spec):
+        for plugin in spec.plugins:
+            if isinstance(plugin, MarshmallowPlugin):
+                plugin.converter.add_attribute_function(text_without_nul)
+        spec.components.schema("Problem", schema=ProblemSchema)
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                for code, description in BODY_ERRORS.items():
+                    responses[code] = _also(responses.get(code), description)
+            for code, documented in list(responses.items()):
+                # An error response documented with its own body (health's 503) stays.
+                has_body = isinstance(documented, dict) and "content" in documented
+                if (code == "default" or int(code) >= 400) and not has_body:
+                    responses[code] = _problem_response(code, documented)
+
+
+def text_without_nul(converter, field, ret=None, **kwargs):
+    """A pattern for `Text` fields that have none: what `Text` refuses, the spec says."""
+    if isinstance(field, Text) and "pattern" not in (ret or {}):
+        return {"pattern": NO_NUL_PATTERN}
+    return {}
+
+
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+BODY_ERRORS = {400: "The body is not valid JSON", 413: "The body is larger than 64 KiB"}
+
+
+def _also(documented, description):
+    """Add `description` to what a view documented for the same status, if anything."""
+    if isinstance(documented, dict) and documented.get("description"):
+        return {**documented, "description": f"{documented['description']}; or: {description}"}
+    return {"description": description}
+
+
+def _problem_response(code, documented):
+    if code == "default":
+        description = "Unexpected error"
+    elif isinstance(documented, dict) and documented.get("description"):
+        description = documented["description"]
+    else:  # a flask-smorest response name, e.g. "UNPROCESSABLE_ENTITY"
+        description = HTTPStatus(int(code)).phrase
+    response = {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": "Problem"}},
+    }
+    header = PROBLEM_HEADERS.get(str(code))
+    if header:
+        response["headers"] = header
+    return response
+
+
+PROBLEM_HEADERS = {
+    "401": {
+        "WWW-Authenticate": {
+            "description": 'RFC 6750 challenge: `Bearer`, with `error="invalid_token"` '
+            "when a token was sent and refused",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+    "429": {
+        "Retry-After": {
+            "description": "Seconds until the limit resets",
+            "required": True,
+            "schema": {"type": "integer"},
+        }
+    },
+}
 
 
 def declare_security_schemes(api):

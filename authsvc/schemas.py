@@ -6,9 +6,19 @@ USERNAME = validate.Regexp(
     r"^[A-Za-z0-9_.\-]{3,32}\Z",
     error="Username must be 3 to 32 characters: ASCII letters, digits, '_', '.' or '-'.",
 )
+# The same rule for the spec: JSON Schema patterns are ECMA regexes, with no `\Z`.
+USERNAME_METADATA = {"pattern": "^[A-Za-z0-9_.\\-]{3,32}$", "example": "ada"}
 # Passwords are length-checked after NFKC normalization (see passwords.py); this
 # bound only keeps absurd bodies away from the normalizer.
 PASSWORD_FIELD = {"validate": validate.Length(max=1024), "load_only": True}
+# A password being set: the spec states the policy (8 to 128 characters after
+# NFKC, not common, not containing the username or email); passwords.py enforces it.
+NEW_PASSWORD_METADATA = {
+    "minLength": 8,
+    "maxLength": 128,
+    "description": "8 to 128 characters after NFKC normalization; common passwords and "
+    "passwords containing the username or the email's local part are refused (422)",
+}
 
 
 class Text(fields.String):
@@ -64,8 +74,12 @@ def full_name_field():
 
 class RegisterSchema(StrictSchema):
     email = email_field(required=True)
-    username = Text(required=True, validate=USERNAME, metadata={"example": "ada"})
-    password = Text(required=True, **PASSWORD_FIELD, metadata={"example": "correct-horse-battery"})
+    username = Text(required=True, validate=USERNAME, metadata=USERNAME_METADATA)
+    password = Text(
+        required=True,
+        **PASSWORD_FIELD,
+        metadata={**NEW_PASSWORD_METADATA, "example": "correct-horse-battery"},
+    )
     full_name = full_name_field()
 
 
@@ -129,9 +143,9 @@ class UserSchema(Schema):
 
 class ProfileUpdateSchema(StrictSchema):
     email = email_field()
-    username = Text(validate=USERNAME)
+    username = Text(validate=USERNAME, metadata=USERNAME_METADATA)
     full_name = full_name_field()
-    password = Text(**PASSWORD_FIELD)
+    password = Text(**PASSWORD_FIELD, metadata=NEW_PASSWORD_METADATA)
     current_password = Text(
         **PASSWORD_FIELD,
         metadata={"description": "Required to change `email` or `password`"},
@@ -145,9 +159,9 @@ class AdminUserCreateSchema(RegisterSchema):
 
 class AdminUserUpdateSchema(StrictSchema):
     email = email_field()
-    username = Text(validate=USERNAME)
+    username = Text(validate=USERNAME, metadata=USERNAME_METADATA)
     full_name = full_name_field()
-    password = Text(**PASSWORD_FIELD)
+    password = Text(**PASSWORD_FIELD, metadata=NEW_PASSWORD_METADATA)
     is_active = fields.Boolean()
     is_admin = fields.Boolean()
 
@@ -161,6 +175,20 @@ class UserQuerySchema(StrictSchema):
     )
     is_active = fields.Boolean()
     is_admin = fields.Boolean()
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem: the body of every error response."""
+
+    type = Text(required=True, metadata={"example": "about:blank"})
+    title = Text(required=True, metadata={"example": "Unauthorized"})
+    status = fields.Integer(required=True, metadata={"example": 401})
+    detail = Text(metadata={"example": "Token has been revoked"})
+    errors = fields.Dict(
+        keys=Text(),
+        values=fields.List(Text()),
+        metadata={"description": "422 only: messages by body field or query parameter"},
+    )
 
 
 class HealthSchema(Schema):

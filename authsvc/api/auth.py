@@ -31,6 +31,7 @@ blp = Blueprint(
 @blp.arguments(RegisterSchema)
 @blp.response(201, TokenPairSchema)
 @blp.alt_response(409, description="Email or username taken")
+@blp.alt_response(429, description="Too many registrations from this address")
 def register(data):
     """Create an account and start a session"""
     _user, pair = accounts.register(data, client())
@@ -76,6 +77,7 @@ def _presented_refresh_token(data):
 @blp.arguments(RefreshTokenSchema, required=False)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, description="Invalid, expired, revoked, reused or not a refresh token")
+@blp.alt_response(429, description="Too many refreshes from this address")
 def refresh(data):
     """Exchange a refresh token for a new pair (the old one is retired)"""
     claims = tokens.decode_refresh_token(_presented_refresh_token(data))

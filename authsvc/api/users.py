@@ -22,7 +22,9 @@ blp = Blueprint(
     description="Your profile, and user administration (admins)",
 )
 
-USER_ID = "<int(max=2147483647):user_id>"
+# No `max=` on the converter: past it werkzeug answers 405 to PUT and DELETE
+# (a GET rule matched the path) where GET gets 404; accounts.get_user bounds ids.
+USER_ID = "<int:user_id>"
 
 
 @blp.route("/me", methods=["GET"])
@@ -36,7 +38,7 @@ def get_me():
 
 @blp.route("/me", methods=["PUT", "PATCH"])
 @authenticated
-@blp.arguments(ProfileUpdateSchema)
+@blp.arguments(ProfileUpdateSchema, required=False)  # no body: nothing changes
 @blp.response(200, UserSchema)
 @blp.alt_response(400, description="Wrong current password")
 @blp.alt_response(401, description="Missing or invalid access token")
@@ -94,7 +96,7 @@ def get_user(user_id):
 
 @blp.route(f"/{USER_ID}", methods=["PUT", "PATCH"])
 @admin_required
-@blp.arguments(AdminUserUpdateSchema)
+@blp.arguments(AdminUserUpdateSchema, required=False)  # no body: nothing changes
 @blp.response(200, UserSchema)
 @blp.alt_response(401, description="Missing or invalid access token")
 @blp.alt_response(403, description="Not an admin")
