@@ -64,6 +64,8 @@ class LiveServer:
             stderr=log,
             start_new_session=True,
         )
+        if self.log_path:
+            log.close()  # gunicorn holds its own copy of the descriptor
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
