@@ -26,6 +26,14 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
+# Load and kill -9 crash scenarios against gunicorn, on SQLite and (with
+# TEST_DATABASE_URL) PostgreSQL; `make test` runs them briefly as well.
+LOAD_DURATION ?= 60
+LOAD_CLIENTS ?= 32
+LOAD_WORKERS ?= 4
+load: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.load --duration $(LOAD_DURATION) --clients $(LOAD_CLIENTS) --workers $(LOAD_WORKERS)
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

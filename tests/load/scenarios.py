@@ -29,8 +29,9 @@ class Report:
     def summary(self):
         ledger = self.ledger
         rate = ledger.served / self.seconds if self.seconds else 0.0
+        verdict = "ok" if not (self.failures or ledger.errors) else "FAILED"
         lines = [
-            f"[{self.backend} {self.scenario}] {self.clients} concurrent clients, "
+            f"[{self.backend} {self.scenario}: {verdict}] {self.clients} concurrent clients, "
             f"{self.workers} gunicorn workers, {self.seconds:.1f} s: "
             f"{ledger.served} requests served ({rate:.0f}/s), "
             f"{ledger.server_errors} 5xx, {ledger.connection_errors} connection errors, "
