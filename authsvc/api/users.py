@@ -2,6 +2,7 @@
 
 from flask import g
 from flask_jwt_extended import current_user
+from marshmallow import RAISE
 
 from .. import accounts
 from ..errors import Forbidden
@@ -48,7 +49,7 @@ def update_me(data):
 
 @blp.route("", methods=["GET"])
 @admin_required
-@blp.arguments(UserQuerySchema, location="query")
+@blp.arguments(UserQuerySchema, location="query", unknown=RAISE)
 @blp.response(
     200,
     UserSchema(many=True),
