@@ -56,3 +56,12 @@ def test_settings_come_from_environment(monkeypatch, database_url):
 def test_cors_origins_json_or_comma_separated(monkeypatch, raw, expected):
     monkeypatch.setenv("BACKEND_CORS_ORIGINS", raw)
     assert env_list("BACKEND_CORS_ORIGINS") == expected
+
+
+def test_database_connect_timeout_from_environment(monkeypatch):
+    monkeypatch.setenv("DATABASE_CONNECT_TIMEOUT", "7")
+    app = create_app(
+        {"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@127.0.0.1/x"}
+    )
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options == {"pool_pre_ping": True, "connect_args": {"connect_timeout": 7}}
