@@ -3,7 +3,7 @@ the server allows it (gunicorn's sync workers close after every response)."""
 
 import http.client
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 REGISTER = "/api/v1/auth/register"
@@ -21,6 +21,7 @@ CONNECTION_ERRORS = (OSError, http.client.HTTPException)
 class Reply:
     status: int
     body: bytes
+    headers: dict = field(default_factory=dict, compare=False)
 
     def json(self):
         return json.loads(self.body) if self.body else None
@@ -54,7 +55,7 @@ class ApiClient:
             raise
         if response.will_close:
             self.close()
-        return Reply(response.status, data)
+        return Reply(response.status, data, dict(response.getheaders()))
 
     def post(self, path, body=None, token=None):
         return self.request("POST", path, body, token)
