@@ -31,34 +31,20 @@ def main(argv=None):
     if "postgresql" in backends and "postgresql" not in BACKENDS:
         parser.error("--backend postgresql needs TEST_DATABASE_URL")
 
+    settings = {"clients": args.clients, "workers": args.workers}
     failed = False
     with tempfile.TemporaryDirectory(prefix="authsvc-load-") as tmp:
         for backend in backends:
             directory = Path(tmp) / backend
             directory.mkdir()
-            runs = [
-                lambda: load_run(
-                    backend,
-                    directory,
-                    clients=args.clients,
-                    workers=args.workers,
-                    duration=args.duration,
-                )
-            ]
+            reports = [load_run(backend, directory, duration=args.duration, **settings)]
+            print(reports[-1].summary(), flush=True)
             if not args.no_crash:
-                runs.append(
-                    lambda: crash_run(
-                        backend,
-                        directory,
-                        clients=args.clients,
-                        workers=args.workers,
-                        crash_after=args.crash_after,
-                    )
+                reports.append(
+                    crash_run(backend, directory, crash_after=args.crash_after, **settings)
                 )
-            for run in runs:
-                report = run()
-                print(report.summary(), flush=True)
-                failed |= bool(report.failures or report.ledger.errors)
+                print(reports[-1].summary(), flush=True)
+            failed |= any(report.failures or report.ledger.errors for report in reports)
     return 1 if failed else 0
 
 

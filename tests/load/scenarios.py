@@ -110,18 +110,18 @@ def crash_run(backend, directory, *, clients=16, workers=4, crash_after=3.0, min
             load.join(timeout=60)
         finally:
             server.stop()
-        report.failures += [f"right after the kill: {p}" for p in integrity_problems(url)]
+        damage = [f"right after the kill: {p}" for p in integrity_problems(url)]
         restarting = time.monotonic()
         with LiveServer(url, workers=workers, log_path=log) as restarted:
             restart_seconds = time.monotonic() - restarting
             figures, failures = verify_acknowledged(restarted.url, url, ledger)
-        report.failures += failures + integrity_problems(url)
-    report.failures += _scan_log(log)
+        damage += [f"after the checks: {p}" for p in integrity_problems(url)]
+    report.failures += damage + failures + _scan_log(log)
     report.figures = {
         "served before the kill": ledger.served,
         "cut by the kill": ledger.cut_by_crash,
         "restart": f"{restart_seconds:.1f} s",
         **figures,
-        "integrity": "ok" if not report.failures else "FAILED",
+        "integrity": "FAILED" if damage else "ok",
     }
     return report
