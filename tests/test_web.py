@@ -2,6 +2,9 @@
 
 import re
 
+from authsvc.extensions import db
+from tests.conftest import make_app
+
 
 def test_security_headers_and_no_store(client, auth, user):
     response = client.get("/api/v1/users/me", headers=auth.headers_for(user))
@@ -72,3 +75,18 @@ def test_docs_pages_load_only_local_assets(client):
             asset = client.get(source)
             assert asset.status_code == 200, source
             asset.close()
+
+
+def test_sqlite_runs_in_wal_with_busy_timeout_and_foreign_keys(tmp_path):
+    """Several gunicorn workers share one file: readers never block the writer, a
+    writer waits for another instead of failing, and foreign keys are enforced."""
+    app = make_app(f"sqlite:///{tmp_path / 'wal.db'}")
+    with app.app_context():
+        connection = db.session.connection()
+        pragma = {
+            name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "busy_timeout", "foreign_keys")
+        }
+        db.session.remove()
+        db.engine.dispose()
+    assert pragma == {"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1}
