@@ -3,6 +3,9 @@
 from flask import Blueprint, abort, send_from_directory
 from openapi_ui_bundles import redoc, swagger_ui
 
+from .errors import PROBLEM_JSON
+from .schemas import ProblemSchema
+
 API_VERSION = "1.0.0"
 ASSETS_PREFIX = "/docs-assets"
 BUNDLES = {"swagger-ui": swagger_ui.static_path, "redoc": redoc.static_path}
@@ -43,11 +46,58 @@ def configure(app):
         app.config.setdefault(key, value)
 
 
+def init_api(app, api):
+    """Bind flask-smorest to `app`, documenting its stock error responses as problems."""
+    configure(app)
+    # flask-smorest documents 422 (and `default`) with its own error schema;
+    # ours is the problem+json that errors.py really sends.
+    api.ERROR_SCHEMA = ProblemSchema
+    api.init_app(app)
+    use_problem_responses(api)
+    declare_security_schemes(api)
+
+
+VALIDATION_EXAMPLE = {
+    "type": "about:blank",
+    "title": "Unprocessable Entity",
+    "status": 422,
+    "detail": "Validation failed",
+    "errors": {"email": ["Not a valid email address."], "password": ["Password is too common."]},
+}
+
+
+def use_problem_responses(api):
+    """Give flask-smorest's shared error responses the problem+json content type."""
+    for name, response in api.spec.components.responses_lazy.items():
+        content = response.get("content", {})
+        if "application/json" in content:
+            content[PROBLEM_JSON] = content.pop("application/json")
+        if name == "UNPROCESSABLE_ENTITY":
+            response["description"] = (
+                "Validation failed: `errors` maps each invalid body field or query "
+                "parameter (unknown ones included) to its messages"
+            )
+            content[PROBLEM_JSON]["example"] = VALIDATION_EXAMPLE
+        elif name == "DEFAULT_ERROR":
+            response["description"] = "Any other error (404, 405, 500...), as a problem"
+
+
 def declare_security_schemes(api):
     api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        "bearerAuth",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "An access token from register, login or refresh",
+        },
     )
     api.spec.components.security_scheme(
         "OAuth2PasswordBearer",
-        {"type": "oauth2", "flows": {"password": {"tokenUrl": "/api/v1/auth/login", "scopes": {}}}},
+        {
+            "type": "oauth2",
+            "description": "Log in with username (or email) and password; "
+            "client id and secret are not needed",
+            "flows": {"password": {"tokenUrl": "/api/v1/auth/login", "scopes": {}}},
+        },
     )
