@@ -69,11 +69,12 @@ METRICS_TEMP_PREFIX = "authsvc-metrics-"
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=METRICS_TEMP_PREFIX)
 metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+# Exists before the logging setup below imports the app (and prometheus_client).
+metrics_dir.mkdir(parents=True, exist_ok=True)
 
 
 def on_starting(server):
     """Start from zero: samples left by an earlier run would be summed in."""
-    metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in metrics_dir.glob("*.db"):
         stale.unlink()
 
