@@ -23,8 +23,14 @@ run: $(VENV)/.installed-run
 	$(BIN)/flask db upgrade
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
+# Browser screenshots and what the browser saw (report.json) land here.
+ARTIFACTS := $(CURDIR)/test-artifacts
+
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	@mkdir -p $(ARTIFACTS)
+	$(BIN)/python -m pytest; status=$$?; \
+	  echo "Test artifacts (browser screenshots, report.json): $(ARTIFACTS)/browser"; \
+	  exit $$status
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -35,4 +41,4 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache test-artifacts
