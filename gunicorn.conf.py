@@ -22,8 +22,9 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
-errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
+# "-" is stdout (access) or stderr (errors); an empty GUNICORN_ACCESS_LOG turns it off.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+errorlog = os.environ.get("GUNICORN_ERROR_LOG") or "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # gunicorn 27 opens a control socket by default; a service needs none.
 control_socket_disable = True
@@ -48,7 +49,7 @@ logconfig_dict = {
         "access": {"()": "authsvc.observability.AccessLogFormatter"},
     },
     "handlers": {
-        "error": _log_handler(errorlog or "-", "json", "ext://sys.stderr"),
+        "error": _log_handler(errorlog, "json", "ext://sys.stderr"),
         **({"access": _log_handler(accesslog, "access", "ext://sys.stdout")} if accesslog else {}),
     },
     "root": {"level": "WARNING", "handlers": []},
