@@ -7,6 +7,23 @@ from .errors import PROBLEM_JSON
 from .schemas import ProblemSchema
 
 API_VERSION = "1.0.0"
+DESCRIPTION = """\
+User authentication: register, log in, rotating refresh tokens, sessions, profile, \
+and user administration.
+
+**Tokens.** Register or log in for a short-lived access token and a refresh token. Send \
+the access token as `Authorization: Bearer <token>`; exchange the refresh token at \
+`/api/v1/auth/refresh` for a new pair (each refresh token works once: presenting it \
+again ends its session). In Swagger UI (`/docs`), **Authorize** logs in with a username \
+(or email) and password, or takes an access token.
+
+**Errors** are `application/problem+json` (RFC 9457): `type`, `title`, `status`, \
+`detail`, and for 422 `errors`, the messages of each invalid field. A 401 carries \
+`WWW-Authenticate: Bearer`, a 429 `Retry-After`.
+
+**Request ids.** Every response carries `X-Request-ID`: the client's own when it is 1 \
+to 128 of `A-Z a-z 0-9 . _ -`, a new one otherwise. Quote it when reporting a problem.
+"""
 ASSETS_PREFIX = "/docs-assets"
 BUNDLES = {"swagger-ui": swagger_ui.static_path, "redoc": redoc.static_path}
 
@@ -35,12 +52,7 @@ def configure(app):
         "OPENAPI_SWAGGER_UI_URL": f"{ASSETS_PREFIX}/swagger-ui/",
         "OPENAPI_REDOC_PATH": "redoc",
         "OPENAPI_REDOC_URL": f"{ASSETS_PREFIX}/redoc/redoc.standalone.js",
-        "API_SPEC_OPTIONS": {
-            "info": {
-                "description": "User authentication: register, log in, rotating refresh "
-                "tokens, sessions, profile, and user administration.",
-            },
-        },
+        "API_SPEC_OPTIONS": {"info": {"description": DESCRIPTION}},
     }
     for key, value in defaults.items():
         app.config.setdefault(key, value)

@@ -11,7 +11,9 @@ and pruning too.
 """
 
 import os
+import re
 import time
+from functools import cache
 
 from flask import g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -59,6 +61,7 @@ LOGIN_OUTCOMES = {
     429: "rate_limited",
 }
 UNMATCHED = "<unmatched>"
+CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
 class ActiveSessionsCollector:
@@ -92,12 +95,18 @@ def render():
     return generate_latest(registry)
 
 
+@cache
+def endpoint_label(rule):
+    """A route as OpenAPI writes it: `/api/v1/users/{user_id}` (bounded, so a fine label)."""
+    return CONVERTER.sub(r"{\1}", rule)
+
+
 def start_timer():
     g.metrics_started = time.perf_counter()
 
 
 def record(response):
-    endpoint = request.url_rule.rule if request.url_rule else UNMATCHED
+    endpoint = endpoint_label(request.url_rule.rule) if request.url_rule else UNMATCHED
     started = g.get("metrics_started")
     if started is not None:
         LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)

@@ -130,7 +130,9 @@ def spec_operations(server):
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def browser(tmp_path_factory, server):
+    # Depends on `server` so that it closes first: gunicorn's graceful stop
+    # would otherwise wait for the browser's open keep-alive connections.
     profile = tmp_path_factory.mktemp("chromium-profile")
     log = tmp_path_factory.mktemp("chromium-log") / "chromium.log"
     with Browser(profile, log_path=log) as chromium:

@@ -63,6 +63,7 @@ def test_requests_are_counted_by_route_and_status_with_latency(client, scrape):
     client.get("/health")
     client.get("/api/v1/users/me")
     client.get("/no/such/page")
+    client.get("/api/v1/users/42")
     after = scrape()
 
     def delta(name, **labels):
@@ -72,6 +73,7 @@ def test_requests_are_counted_by_route_and_status_with_latency(client, scrape):
     assert delta(requests, method="GET", endpoint="/health", status="200") == 2
     assert delta(requests, method="GET", endpoint="/api/v1/users/me", status="401") == 1
     assert delta(requests, method="GET", endpoint="<unmatched>", status="404") == 1
+    assert delta(requests, method="GET", endpoint="/api/v1/users/{user_id}", status="401") == 1
     latency = "authsvc_http_request_duration_seconds_count"
     assert delta(latency, method="GET", endpoint="/health") == 2
     assert (
