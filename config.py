@@ -93,6 +93,9 @@ class Config:
         # truncation, and no ValueError from bcrypt 5. Must stay on for good.
         self.BCRYPT_HANDLE_LONG_PASSWORDS = True
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
+        # A failed statement's message would otherwise quote its parameters
+        # (password hashes among them) into the logs.
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True}
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_HEADER_RETRY_AFTER_VALUE = "delta-seconds"

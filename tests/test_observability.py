@@ -6,6 +6,8 @@ import re
 import sys
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from authsvc import observability
 from authsvc.extensions import db, limiter
@@ -132,6 +134,16 @@ def test_libraries_stay_at_warning_so_sql_parameters_are_never_logged(app):
     # At INFO, SQLAlchemy logs every statement with its parameters (hashes too).
     assert not logging.getLogger("sqlalchemy.engine.Engine").isEnabledFor(logging.INFO)
     assert logging.getLogger("authsvc").isEnabledFor(logging.INFO)
+
+
+def test_database_errors_never_quote_statement_parameters(app):
+    with app.app_context():
+        with pytest.raises(DBAPIError) as caught:
+            db.session.execute(
+                text("SELECT no_such_column WHERE 1 = :secret"), {"secret": "s3cr3t"}
+            )
+        db.session.rollback()
+    assert "s3cr3t" not in str(caught.value)
 
 
 def record(name="authsvc.audit", msg="event", args=None, **extra):
