@@ -63,15 +63,20 @@ class RequestIdFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, then any extras."""
 
-    def format(self, record):
-        entry = {
+    @staticmethod
+    def entry(record, message, request_id):
+        """The fields every line starts with."""
+        return {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None),
+            "message": message,
+            "request_id": request_id,
             "pid": record.process,
         }
+
+    def format(self, record):
+        entry = self.entry(record, record.getMessage(), getattr(record, "request_id", None))
         for key, value in vars(record).items():
             if key in STANDARD_ATTRIBUTES or key in entry:
                 continue
@@ -102,13 +107,8 @@ class AccessLogFormatter(JsonFormatter):
 
         status = atom("s")
         method, path = atom("m"), atom("U")
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": f"{method} {path} {status}",
-            "request_id": atom("{x-request-id}o"),
-            "pid": record.process,
+        entry = self.entry(record, f"{method} {path} {status}", atom("{x-request-id}o"))
+        entry |= {
             "remote_addr": atom("h"),
             "method": method,
             "path": path,
