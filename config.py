@@ -10,9 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from dotenv import load_dotenv
+from sqlalchemy.engine import make_url
 
 BASE_DIR = Path(__file__).resolve().parent
 load_dotenv(BASE_DIR / ".env")
+
+DATABASE_CONNECT_TIMEOUT = 5  # seconds, for PostgreSQL URLs that name none
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
 
@@ -56,7 +59,6 @@ class Config:
         overrides = dict(overrides or {})
         self.SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
         self.SQLALCHEMY_DATABASE_URI = env_str("DATABASE_URL", default_database_url())
-        self.DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5)
         self.ACCESS_TOKEN_EXPIRE_MINUTES = env_int("ACCESS_TOKEN_EXPIRE_MINUTES", 15)
         self.REFRESH_TOKEN_EXPIRE_DAYS = env_int("REFRESH_TOKEN_EXPIRE_DAYS", 30)
         self.BACKEND_CORS_ORIGINS = env_list("BACKEND_CORS_ORIGINS")
@@ -100,13 +102,19 @@ class Config:
         self.RATELIMIT_HEADER_RETRY_AFTER_VALUE = "delta-seconds"
 
     def _engine_options(self):
-        # A pooled connection is checked before use, so a database restart or
-        # failover costs no request a 500.
-        options = {"pool_pre_ping": True}
-        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
-            # An unreachable host fails the request (503 from /health) after this
-            # many seconds (2 at least) instead of psycopg's 130.
-            options["connect_args"] = {"connect_timeout": self.DATABASE_CONNECT_TIMEOUT}
+        options = {
+            # A failed statement's message would otherwise quote its parameters
+            # (password hashes among them) into the logs.
+            "hide_parameters": True,
+            # A pooled connection is checked before use, so a database restart
+            # or failover costs no request a 500.
+            "pool_pre_ping": True,
+        }
+        url = make_url(self.SQLALCHEMY_DATABASE_URI)
+        if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+            # An unreachable host fails the request (503 from /health) after a few
+            # seconds instead of psycopg's 130; `?connect_timeout=N` in the URL wins.
+            options["connect_args"] = {"connect_timeout": DATABASE_CONNECT_TIMEOUT}
         return options
 
     @staticmethod

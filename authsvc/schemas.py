@@ -146,6 +146,24 @@ class UserQuerySchema(StrictSchema):
     is_admin = fields.Boolean()
 
 
+class ProblemSchema(Schema):
+    """An error, as application/problem+json (RFC 9457)."""
+
+    type = Text(required=True, metadata={"example": "about:blank"})
+    title = Text(required=True, metadata={"example": "Unauthorized"})
+    status = fields.Integer(required=True, metadata={"example": 401})
+    detail = Text(metadata={"example": "Token has been revoked"})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={
+            "description": "Validation errors (422 only): messages by body field or query "
+            "parameter name, never nested",
+            "example": {"password": ["Password is too common."]},
+        },
+    )
+
+
 class HealthSchema(Schema):
     status = Text(required=True, metadata={"example": "ok"})
     database = Text(required=True, metadata={"example": "ok"})

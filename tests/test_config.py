@@ -58,10 +58,14 @@ def test_cors_origins_json_or_comma_separated(monkeypatch, raw, expected):
     assert env_list("BACKEND_CORS_ORIGINS") == expected
 
 
-def test_database_connect_timeout_from_environment(monkeypatch):
-    monkeypatch.setenv("DATABASE_CONNECT_TIMEOUT", "7")
+@pytest.mark.parametrize(
+    ("query", "connect_args"),
+    [("", {"connect_timeout": 5}), ("?connect_timeout=9", None)],
+)
+def test_postgresql_connect_timeout_unless_the_url_names_one(query, connect_args):
     app = create_app(
-        {"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@127.0.0.1/x"}
+        {"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": f"postgresql+psycopg://u@h/x{query}"}
     )
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert options == {"pool_pre_ping": True, "connect_args": {"connect_timeout": 7}}
+    assert options.get("connect_args") == connect_args
+    assert options["pool_pre_ping"] and options["hide_parameters"]

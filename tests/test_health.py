@@ -56,11 +56,10 @@ def proxied_postgres():
         target = make_url(url)
         proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
         proxy.up()
-        proxied = target.set(host="127.0.0.1", port=proxy.port)
-        app = make_app(
-            proxied.render_as_string(hide_password=False),
-            DATABASE_CONNECT_TIMEOUT=CONNECT_TIMEOUT,
+        proxied = target.set(host="127.0.0.1", port=proxy.port).update_query_dict(
+            {"connect_timeout": str(CONNECT_TIMEOUT)}
         )
+        app = make_app(proxied.render_as_string(hide_password=False))
         try:
             yield proxy, app
         finally:
