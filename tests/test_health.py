@@ -128,3 +128,16 @@ def test_health_follows_sqlite_volume_coming_back(tmp_path):
     assert (response.status_code, response.get_json()) == (200, {"status": "ok", "database": "ok"})
     with app.app_context():
         db.engine.dispose()
+
+
+def test_api_answers_503_problem_while_database_is_down(client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    with client.application.app_context():
+        monkeypatch.setattr(db.session, "execute", broken)
+        response = client.post("/api/v1/auth/login", json={"username": "a", "password": "b"})
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["Retry-After"] == "5"
+    assert "connection refused" not in response.get_data(as_text=True)
