@@ -85,8 +85,13 @@ def test_sqlite_runs_in_wal_with_busy_timeout_and_foreign_keys(tmp_path):
         connection = db.session.connection()
         pragma = {
             name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
-            for name in ("journal_mode", "busy_timeout", "foreign_keys")
+            for name in ("journal_mode", "busy_timeout", "foreign_keys", "synchronous")
         }
         db.session.remove()
         db.engine.dispose()
-    assert pragma == {"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1}
+    assert pragma == {
+        "journal_mode": "wal",
+        "busy_timeout": 10000,
+        "foreign_keys": 1,
+        "synchronous": 2,
+    }  # FULL
