@@ -23,8 +23,21 @@ run: $(VENV)/.installed-run
 	$(BIN)/flask db upgrade
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
+# Browser screenshots and what the browser saw (report.json) land here.
+ARTIFACTS := $(CURDIR)/test-artifacts
+
 test: $(VENV)/.installed-dev
+	@mkdir -p $(ARTIFACTS)
+	@echo "Test artifacts (browser screenshots, report.json) go to $(ARTIFACTS)/browser"
 	$(BIN)/python -m pytest
+
+# Load and kill -9 crash scenarios against gunicorn, on SQLite and (with
+# TEST_DATABASE_URL) PostgreSQL; `make test` runs them briefly as well.
+LOAD_DURATION ?= 60
+LOAD_CLIENTS ?= 32
+LOAD_WORKERS ?= 4
+load: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.load --duration $(LOAD_DURATION) --clients $(LOAD_CLIENTS) --workers $(LOAD_WORKERS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -35,4 +48,4 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache test-artifacts

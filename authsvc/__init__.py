@@ -5,8 +5,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import DEV_SECRET_KEY, load_config
 
-from . import docs, tokens, web
+from . import docs, metrics, observability, tokens, web
 from .api import auth, health, users
+from .api import metrics as metrics_api
 from .cli import register_commands
 from .errors import register_errorhandlers
 from .extensions import api, bcrypt, cors, db, jwt, limiter, migrate
@@ -26,6 +27,9 @@ def create_app(config=None):
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    # First, so their hooks run even when a later one (the rate limiter) answers early.
+    observability.init_app(app)
+    metrics.init_app(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -62,12 +66,12 @@ def register_extensions(app):
         max_age=600,
     )
     limiter.init_app(app)
-    docs.configure(app)
-    api.init_app(app, spec_kwargs={"extra_plugins": [docs.ContractPlugin()]})
-    docs.declare_security_schemes(api)
+    docs.init_api(app, api)
 
 
 def register_blueprints(app):
     for blueprint in (auth.blp, users.blp, health.blp):
         api.register_blueprint(blueprint)
+    if app.config["METRICS_ENABLED"]:
+        api.register_blueprint(metrics_api.blp)
     app.register_blueprint(docs.assets)

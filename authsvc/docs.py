@@ -1,9 +1,5 @@
 """OpenAPI spec, Swagger UI and ReDoc, with every asset served by the app itself."""
 
-from http import HTTPStatus
-
-from apispec import BasePlugin
-from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, abort, send_from_directory
 from openapi_ui_bundles import redoc, swagger_ui
 
@@ -11,6 +7,23 @@ from .errors import PROBLEM_JSON
 from .schemas import ProblemSchema, Text
 
 API_VERSION = "1.0.0"
+DESCRIPTION = """\
+User authentication: register, log in, rotating refresh tokens, sessions, profile, \
+and user administration.
+
+**Tokens.** Register or log in for a short-lived access token and a refresh token. Send \
+the access token as `Authorization: Bearer <token>`; exchange the refresh token at \
+`/api/v1/auth/refresh` for a new pair (each refresh token works once: presenting it \
+again ends its session). In Swagger UI (`/docs`), **Authorize** logs in with a username \
+(or email) and password, or takes an access token.
+
+**Errors** are `application/problem+json` (RFC 9457): `type`, `title`, `status`, \
+`detail`, and for 422 `errors`, the messages of each invalid field. A 401 carries \
+`WWW-Authenticate: Bearer`, a 429 `Retry-After`.
+
+**Request ids.** Every response carries `X-Request-ID`: the client's own when it is 1 \
+to 128 of `A-Z a-z 0-9 . _ -`, a new one otherwise. Quote it when reporting a problem.
+"""
 ASSETS_PREFIX = "/docs-assets"
 BUNDLES = {"swagger-ui": swagger_ui.static_path, "redoc": redoc.static_path}
 
@@ -39,103 +52,72 @@ def configure(app):
         "OPENAPI_SWAGGER_UI_URL": f"{ASSETS_PREFIX}/swagger-ui/",
         "OPENAPI_REDOC_PATH": "redoc",
         "OPENAPI_REDOC_URL": f"{ASSETS_PREFIX}/redoc/redoc.standalone.js",
-        "API_SPEC_OPTIONS": {
-            "info": {
-                "description": "User authentication: register, log in, rotating refresh "
-                "tokens, sessions, profile, and user administration.",
-            },
-        },
+        "API_SPEC_OPTIONS": {"info": {"description": DESCRIPTION}},
     }
     for key, value in defaults.items():
         app.config.setdefault(key, value)
 
 
-class ContractPlugin(BasePlugin):
-    """Document the service-wide rules, so views document only their own.
-
-    Every error is application/problem+json (one schema); a JSON body can be
-    malformed (400) or too large (413); a 401 carries WWW-Authenticate and a
-    429 Retry-After; no string may contain NUL.
-    """
-
-    def init_spec(self, spec):
-        for plugin in spec.plugins:
-            if isinstance(plugin, MarshmallowPlugin):
-                plugin.converter.add_attribute_function(text_without_nul)
-        spec.components.schema("Problem", schema=ProblemSchema)
-
-    def operation_helper(self, path=None, operations=None, **kwargs):
-        for operation in (operations or {}).values():
-            responses = operation.setdefault("responses", {})
-            if "requestBody" in operation:
-                for code, description in BODY_ERRORS.items():
-                    responses[code] = _also(responses.get(code), description)
-            for code, documented in list(responses.items()):
-                # An error response documented with its own body (health's 503) stays.
-                has_body = isinstance(documented, dict) and "content" in documented
-                if (code == "default" or int(code) >= 400) and not has_body:
-                    responses[code] = _problem_response(code, documented)
+def init_api(app, api):
+    """Bind flask-smorest to `app`, documenting its stock error responses as problems."""
+    configure(app)
+    # flask-smorest documents 422 (and `default`) with its own error schema;
+    # ours is the problem+json that errors.py really sends.
+    api.ERROR_SCHEMA = ProblemSchema
+    api.init_app(app)
+    api.ma_plugin.converter.add_attribute_function(text_without_nul)
+    use_problem_responses(api)
+    declare_security_schemes(api)
 
 
 def text_without_nul(converter, field, ret=None, **kwargs):
     """A pattern for `Text` fields that have none: what `Text` refuses, the spec says."""
     if isinstance(field, Text) and "pattern" not in (ret or {}):
-        return {"pattern": NO_NUL_PATTERN}
+        return {"pattern": "^[^\\u0000]*$"}
     return {}
 
 
-NO_NUL_PATTERN = "^[^\\u0000]*$"
-BODY_ERRORS = {400: "The body is not valid JSON", 413: "The body is larger than 64 KiB"}
-
-
-def _also(documented, description):
-    """Add `description` to what a view documented for the same status, if anything."""
-    if isinstance(documented, dict) and documented.get("description"):
-        return {**documented, "description": f"{documented['description']}; or: {description}"}
-    return {"description": description}
-
-
-def _problem_response(code, documented):
-    if code == "default":
-        description = "Unexpected error"
-    elif isinstance(documented, dict) and documented.get("description"):
-        description = documented["description"]
-    else:  # a flask-smorest response name, e.g. "UNPROCESSABLE_ENTITY"
-        description = HTTPStatus(int(code)).phrase
-    response = {
-        "description": description,
-        "content": {PROBLEM_JSON: {"schema": "Problem"}},
-    }
-    header = PROBLEM_HEADERS.get(str(code))
-    if header:
-        response["headers"] = header
-    return response
-
-
-PROBLEM_HEADERS = {
-    "401": {
-        "WWW-Authenticate": {
-            "description": 'RFC 6750 challenge: `Bearer`, with `error="invalid_token"` '
-            "when a token was sent and refused",
-            "required": True,
-            "schema": {"type": "string"},
-        }
-    },
-    "429": {
-        "Retry-After": {
-            "description": "Seconds until the limit resets",
-            "required": True,
-            "schema": {"type": "integer"},
-        }
-    },
+VALIDATION_EXAMPLE = {
+    "type": "about:blank",
+    "title": "Unprocessable Entity",
+    "status": 422,
+    "detail": "Validation failed",
+    "errors": {"email": ["Not a valid email address."], "password": ["Password is too common."]},
 }
+
+
+def use_problem_responses(api):
+    """Give flask-smorest's shared error responses the problem+json content type."""
+    for name, response in api.spec.components.responses_lazy.items():
+        content = response.get("content", {})
+        if "application/json" in content:
+            content[PROBLEM_JSON] = content.pop("application/json")
+        if name == "UNPROCESSABLE_ENTITY":
+            response["description"] = (
+                "Validation failed: `errors` maps each invalid body field or query "
+                "parameter (unknown ones included) to its messages"
+            )
+            content[PROBLEM_JSON]["example"] = VALIDATION_EXAMPLE
+        elif name == "DEFAULT_ERROR":
+            response["description"] = "Any other error (404, 405, 500...), as a problem"
 
 
 def declare_security_schemes(api):
     api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        "bearerAuth",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "An access token from register, login or refresh",
+        },
     )
     api.spec.components.security_scheme(
         "OAuth2PasswordBearer",
-        {"type": "oauth2", "flows": {"password": {"tokenUrl": "/api/v1/auth/login", "scopes": {}}}},
+        {
+            "type": "oauth2",
+            "description": "Log in with username (or email) and password; "
+            "client id and secret are not needed",
+            "flows": {"password": {"tokenUrl": "/api/v1/auth/login", "scopes": {}}},
+        },
     )

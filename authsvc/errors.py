@@ -6,6 +6,7 @@ A leaf module: it imports nothing else of the project.
 from http import HTTPStatus
 
 from flask import current_app, jsonify
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -149,6 +150,14 @@ def _describe(error):
     return error.description
 
 
+def handle_database_unavailable(error):
+    """The database cannot be reached (or stayed locked): 503, try again shortly."""
+    current_app.logger.error("database unavailable: %s", type(error.orig).__name__)
+    return problem(
+        503, "The database is unavailable; try again shortly", headers={"Retry-After": "5"}
+    )
+
+
 def handle_unexpected(error):
     """Anything else: log it, answer a bare 500 (never a stack trace)."""
     current_app.logger.exception("unhandled error", exc_info=error)
@@ -158,4 +167,6 @@ def handle_unexpected(error):
 def register_errorhandlers(app):
     app.register_error_handler(ServiceError, handle_service_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(InterfaceError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

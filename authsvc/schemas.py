@@ -178,16 +178,20 @@ class UserQuerySchema(StrictSchema):
 
 
 class ProblemSchema(Schema):
-    """An RFC 9457 problem: the body of every error response."""
+    """An error, as application/problem+json (RFC 9457)."""
 
     type = Text(required=True, metadata={"example": "about:blank"})
     title = Text(required=True, metadata={"example": "Unauthorized"})
     status = fields.Integer(required=True, metadata={"example": 401})
     detail = Text(metadata={"example": "Token has been revoked"})
     errors = fields.Dict(
-        keys=Text(),
-        values=fields.List(Text()),
-        metadata={"description": "422 only: messages by body field or query parameter"},
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={
+            "description": "Validation errors (422 only): messages by body field or query "
+            "parameter name, never nested",
+            "example": {"password": ["Password is too common."]},
+        },
     )
 
 

@@ -9,10 +9,10 @@ from sqlalchemy import create_engine, text
 
 from authsvc import create_app
 from authsvc.extensions import db, limiter
+from tests.databases import BACKENDS
 
 TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
 PASSWORD = "correct-horse-battery-staple"
-BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -1,17 +1,31 @@
 """HTTP layer: flask-smorest blueprints and what they share."""
 
 from functools import wraps
+from http import HTTPStatus
 
 import flask_smorest
 from flask import request
 from flask_jwt_extended import current_user, jwt_required
 
-from ..errors import Forbidden
+from ..errors import PROBLEM_JSON, Forbidden
+from ..schemas import ProblemSchema
 from ..tokens import Client
 
 API_PREFIX = "/api/v1"
-# Statuses every protected operation may answer, documented once.
-AUTH_ERRORS = (401,)
+# How protected operations document their 401 and 403.
+UNAUTHENTICATED = "Missing, invalid, expired or revoked access token"
+REVOKED = "Token has been revoked"
+NOT_ADMIN = "Not an admin"
+ADMIN_REQUIRED = "Admin privileges required"
+BEARER_CHALLENGE = {
+    "WWW-Authenticate": {
+        "description": '`Bearer`, or `Bearer error="invalid_token"` when a token was sent',
+        "schema": {"type": "string"},
+    }
+}
+RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}},
+}
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -21,6 +35,38 @@ class Blueprint(flask_smorest.Blueprint):
         **flask_smorest.Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
         "json_or_form": "application/json",
     }
+
+    def problem(self, status, description, *, detail=None, errors=None, headers=None):
+        """Document an error answer: application/problem+json, with an example."""
+        example = {
+            "type": "about:blank",
+            "title": HTTPStatus(status).phrase,
+            "status": status,
+            "detail": detail or description,
+        }
+        if errors is not None:
+            example["errors"] = errors
+        if status == 401:
+            headers = {**BEARER_CHALLENGE, **(headers or {})}
+        if status == 429:
+            headers = {**RETRY_AFTER, **(headers or {})}
+        return self.alt_response(
+            status,
+            schema=ProblemSchema,
+            content_type=PROBLEM_JSON,
+            description=description,
+            example=example,
+            headers=headers,
+        )
+
+    def body_problems(self, bad_request="The body is not valid JSON"):
+        """The errors of reading a JSON body: 400 (`bad_request`) and 413."""
+
+        def decorator(view):
+            view = self.problem(400, bad_request)(view)
+            return self.problem(413, "The body is larger than 64 KiB")(view)
+
+        return decorator
 
 
 def client():

@@ -11,8 +11,13 @@ blp = Blueprint("health", __name__, description="Service health")
 
 
 @blp.route("/health", methods=["GET"])
-@blp.response(200, HealthSchema)
-@blp.alt_response(503, schema=HealthSchema, description="The database is unreachable")
+@blp.response(200, HealthSchema, example={"status": "ok", "database": "ok"})
+@blp.alt_response(
+    503,
+    schema=HealthSchema,
+    description="The database is unreachable",
+    example={"status": "error", "database": "unavailable"},
+)
 def health():
     """Report whether the service and its database answer"""
     try:

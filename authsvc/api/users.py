@@ -2,6 +2,7 @@
 
 from flask import g
 from flask_jwt_extended import current_user
+from marshmallow import RAISE
 
 from .. import accounts
 from ..errors import Forbidden
@@ -13,7 +14,17 @@ from ..schemas import (
     UserQuerySchema,
     UserSchema,
 )
-from . import API_PREFIX, Blueprint, admin_required, authenticated
+from . import (
+    ADMIN_REQUIRED,
+    API_PREFIX,
+    NOT_ADMIN,
+    REVOKED,
+    UNAUTHENTICATED,
+    Blueprint,
+    admin_required,
+    authenticated,
+)
+from . import examples as ex
 
 blp = Blueprint(
     "users",
@@ -25,12 +36,13 @@ blp = Blueprint(
 # No `max=` on the converter: past it werkzeug answers 405 to PUT and DELETE
 # (a GET rule matched the path) where GET gets 404; accounts.get_user bounds ids.
 USER_ID = "<int:user_id>"
+LAST_ADMIN = "This would leave no active admin"
 
 
 @blp.route("/me", methods=["GET"])
 @authenticated
-@blp.response(200, UserSchema)
-@blp.alt_response(401, description="Missing or invalid access token")
+@blp.response(200, UserSchema, example=ex.USER)
+@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
 def get_me():
     """Return the calling user"""
     return current_user
@@ -38,11 +50,11 @@ def get_me():
 
 @blp.route("/me", methods=["PUT", "PATCH"])
 @authenticated
-@blp.arguments(ProfileUpdateSchema, required=False)  # no body: nothing changes
-@blp.response(200, UserSchema)
-@blp.alt_response(400, description="Wrong current password")
-@blp.alt_response(401, description="Missing or invalid access token")
-@blp.alt_response(409, description="Email or username taken")
+@blp.arguments(ProfileUpdateSchema, required=False, example=ex.PROFILE_UPDATE)  # none: no change
+@blp.response(200, UserSchema, example=ex.USER)
+@blp.body_problems("The body is not valid JSON, or current_password is wrong")
+@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
+@blp.problem(409, "Email or username taken", detail="Username is already taken.")
 def update_me(data):
     """Change the calling user's profile; a new password ends the other sessions"""
     return accounts.update_profile(current_user, data, current_sid=g.session_id)
@@ -50,7 +62,7 @@ def update_me(data):
 
 @blp.route("", methods=["GET"])
 @admin_required
-@blp.arguments(UserQuerySchema, location="query")
+@blp.arguments(UserQuerySchema, location="query", unknown=RAISE)
 @blp.response(
     200,
     UserSchema(many=True),
@@ -60,9 +72,10 @@ def update_me(data):
             "schema": {"type": "integer"},
         }
     },
+    example=[ex.USER],
 )
-@blp.alt_response(401, description="Missing or invalid access token")
-@blp.alt_response(403, description="Not an admin")
+@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
+@blp.problem(403, NOT_ADMIN, detail=ADMIN_REQUIRED)
 def list_users(query):
     """List users ordered by id (admin)"""
     page, total = accounts.list_users(**query)
@@ -71,11 +84,12 @@ def list_users(query):
 
 @blp.route("", methods=["POST"])
 @admin_required
-@blp.arguments(AdminUserCreateSchema)
-@blp.response(201, UserSchema)
-@blp.alt_response(401, description="Missing or invalid access token")
-@blp.alt_response(403, description="Not an admin")
-@blp.alt_response(409, description="Email or username taken")
+@blp.arguments(AdminUserCreateSchema, example=ex.ADMIN_CREATE)
+@blp.response(201, UserSchema, example=ex.USER)
+@blp.body_problems()
+@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
+@blp.problem(403, NOT_ADMIN, detail=ADMIN_REQUIRED)
+@blp.problem(409, "Email or username taken", detail="Email is already registered.")
 def create_user(data):
     """Create a user (admin)"""
     return accounts.create_user(data)
@@ -83,10 +97,10 @@ def create_user(data):
 
 @blp.route(f"/{USER_ID}", methods=["GET"])
 @authenticated
-@blp.response(200, UserSchema)
-@blp.alt_response(401, description="Missing or invalid access token")
-@blp.alt_response(403, description="Another user's account, and not an admin")
-@blp.alt_response(404, description="No such user (admins only)")
+@blp.response(200, UserSchema, example=ex.USER)
+@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
+@blp.problem(403, "Another user's account, and not an admin", detail=ADMIN_REQUIRED)
+@blp.problem(404, "No such user (told to admins only)", detail="User not found")
 def get_user(user_id):
     """Return a user (admin, or the user themself)"""
     if not current_user.is_admin and current_user.id != user_id:
@@ -96,12 +110,13 @@ def get_user(user_id):
 
 @blp.route(f"/{USER_ID}", methods=["PUT", "PATCH"])
 @admin_required
-@blp.arguments(AdminUserUpdateSchema, required=False)  # no body: nothing changes
-@blp.response(200, UserSchema)
-@blp.alt_response(401, description="Missing or invalid access token")
-@blp.alt_response(403, description="Not an admin")
-@blp.alt_response(404, description="No such user")
-@blp.alt_response(409, description="Taken, or it would leave no active admin")
+@blp.arguments(AdminUserUpdateSchema, required=False, example=ex.ADMIN_UPDATE)  # none: no change
+@blp.response(200, UserSchema, example=ex.USER)
+@blp.body_problems()
+@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
+@blp.problem(403, NOT_ADMIN, detail=ADMIN_REQUIRED)
+@blp.problem(404, "No such user", detail="User not found")
+@blp.problem(409, "Email or username taken, or no active admin would be left", detail=LAST_ADMIN)
 def update_user(data, user_id):
     """Update a user (admin); password change or deactivation ends their sessions"""
     return accounts.update_user(user_id, data)
@@ -110,10 +125,10 @@ def update_user(data, user_id):
 @blp.route(f"/{USER_ID}", methods=["DELETE"])
 @admin_required
 @blp.response(204)
-@blp.alt_response(401, description="Missing or invalid access token")
-@blp.alt_response(403, description="Not an admin")
-@blp.alt_response(404, description="No such user")
-@blp.alt_response(409, description="It would leave no active admin")
+@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
+@blp.problem(403, NOT_ADMIN, detail=ADMIN_REQUIRED)
+@blp.problem(404, "No such user", detail="User not found")
+@blp.problem(409, "No active admin would be left", detail=LAST_ADMIN)
 def delete_user(user_id):
     """Delete a user and their sessions (admin)"""
     accounts.delete_user(user_id)
@@ -121,10 +136,10 @@ def delete_user(user_id):
 
 @blp.route(f"/{USER_ID}/sessions", methods=["DELETE"])
 @admin_required
-@blp.response(200, SessionsRevokedSchema)
-@blp.alt_response(401, description="Missing or invalid access token")
-@blp.alt_response(403, description="Not an admin")
-@blp.alt_response(404, description="No such user")
+@blp.response(200, SessionsRevokedSchema, example=ex.SESSIONS_REVOKED)
+@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
+@blp.problem(403, NOT_ADMIN, detail=ADMIN_REQUIRED)
+@blp.problem(404, "No such user", detail="User not found")
 def revoke_user_sessions(user_id):
     """End every session of a user (admin)"""
     count = accounts.revoke_user_sessions(user_id)

@@ -1,0 +1,63 @@
+"""Request and response examples shown in the OpenAPI spec (Swagger UI, ReDoc)."""
+
+# Shortened tokens: real ones are HS256 JWTs of a few hundred characters.
+ACCESS_TOKEN = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIiwidHlwZSI6ImFjY2VzcyJ9.sig"
+REFRESH_TOKEN = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIiwidHlwZSI6InJlZnJlc2gifQ.sig"
+SESSION_ID = "3f1c2a9b8d7e4f60a1b2c3d4e5f60718"
+
+REGISTER = {
+    "email": "ada@example.com",
+    "username": "ada",
+    "password": "correct-horse-battery",
+    "full_name": "Ada Lovelace",
+}
+LOGIN = {"username": "ada", "password": "correct-horse-battery"}
+LOGIN_FORM = {"grant_type": "password", "username": "ada", "password": "correct-horse-battery"}
+REFRESH = {"refresh_token": REFRESH_TOKEN}
+TOKEN_PAIR = {
+    "access_token": ACCESS_TOKEN,
+    "refresh_token": REFRESH_TOKEN,
+    "token_type": "bearer",
+    "expires_in": 900,
+}
+USER = {
+    "id": 1,
+    "email": "ada@example.com",
+    "username": "ada",
+    "full_name": "Ada Lovelace",
+    "is_active": True,
+    "is_admin": False,
+    "created_at": "2026-11-24T10:00:00+00:00",
+    "updated_at": "2026-11-24T10:00:00+00:00",
+}
+SESSIONS = [
+    {
+        "id": SESSION_ID,
+        "created_at": "2026-11-24T10:00:00+00:00",
+        "last_used_at": "2026-11-24T10:15:00+00:00",
+        "user_agent": "Mozilla/5.0",
+        "ip": "203.0.113.7",
+        "expires_at": "2026-12-24T10:00:00+00:00",
+        "current": True,
+    }
+]
+PROFILE_UPDATE = {
+    "full_name": "Augusta Ada King",
+    "password": "a-new-long-passphrase",
+    "current_password": "correct-horse-battery",
+}
+ADMIN_CREATE = {
+    "email": "grace@example.com",
+    "username": "grace",
+    "password": "cobol-compiler-1959",
+    "full_name": "Grace Hopper",
+    "is_admin": True,
+}
+ADMIN_UPDATE = {"is_active": False}
+LOGGED_OUT = {"message": "Logged out"}
+ALL_LOGGED_OUT = {"message": "Logged out of all sessions", "sessions_revoked": 2}
+SESSIONS_REVOKED = {"message": "Sessions revoked", "sessions_revoked": 2}
+VALIDATION_ERRORS = {
+    "email": ["Not a valid email address."],
+    "password": ["Password is too common."],
+}

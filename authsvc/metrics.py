@@ -1,0 +1,126 @@
+"""Prometheus metrics, correct across gunicorn workers.
+
+Under gunicorn, `gunicorn.conf.py` sets `PROMETHEUS_MULTIPROC_DIR` before any
+worker imports prometheus_client, so each worker writes its samples to files
+there and a scrape sums them whichever worker answers it. Without that
+variable (the Flask dev server, tests) the samples live in this process.
+
+The active-sessions gauge is not counted up and down by the workers: it is
+read from the database at scrape time, so it is right after restarts, expiry
+and pruning too.
+"""
+
+import os
+import re
+import time
+from functools import cache
+
+from flask import g, request
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import func, select
+
+from .extensions import db
+from .models import LoginSession, utcnow
+
+REGISTRY = CollectorRegistry()
+
+REQUESTS = Counter(
+    "authsvc_http_requests",
+    "HTTP requests answered, by method, route and status.",
+    ["method", "endpoint", "status"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "authsvc_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method and route.",
+    ["method", "endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+LOGINS = Counter(
+    "authsvc_logins",
+    "Login attempts by outcome.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+REFRESH_REUSE = Counter(
+    "authsvc_refresh_token_reuse_detections",
+    "Refresh tokens presented again after rotation (each revoked its session).",
+    registry=REGISTRY,
+)
+
+LOGIN_ENDPOINT = "auth.login"
+LOGIN_OUTCOMES = {
+    200: "success",
+    400: "invalid_request",
+    401: "invalid_credentials",
+    403: "account_disabled",
+    422: "invalid_request",
+    429: "rate_limited",
+}
+UNMATCHED = "<unmatched>"
+CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+class ActiveSessionsCollector:
+    """`authsvc_active_sessions`: live sessions, counted in the database at scrape time."""
+
+    def collect(self):
+        count = db.session.execute(
+            select(func.count(LoginSession.id)).where(
+                LoginSession.revoked_at.is_(None), LoginSession.expires_at > utcnow()
+            )
+        ).scalar_one()
+        gauge = GaugeMetricFamily(
+            "authsvc_active_sessions", "Sessions neither revoked nor expired."
+        )
+        gauge.add_metric([], count)
+        yield gauge
+
+
+def multiprocess_dir():
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def render():
+    """The metrics of every worker (or of this process), in Prometheus text format."""
+    registry = CollectorRegistry()
+    if multiprocess_dir():
+        MultiProcessCollector(registry)
+    else:
+        registry.register(REGISTRY)
+    registry.register(ActiveSessionsCollector())
+    return generate_latest(registry)
+
+
+@cache
+def endpoint_label(rule):
+    """A route as OpenAPI writes it: `/api/v1/users/{user_id}` (bounded, so a fine label)."""
+    return CONVERTER.sub(r"{\1}", rule)
+
+
+def start_timer():
+    g.metrics_started = time.perf_counter()
+
+
+def record(response):
+    endpoint = endpoint_label(request.url_rule.rule) if request.url_rule else UNMATCHED
+    started = g.get("metrics_started")
+    if started is not None:
+        LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
+    REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+    if request.endpoint == LOGIN_ENDPOINT and request.method == "POST":
+        LOGINS.labels(LOGIN_OUTCOMES.get(response.status_code, "error")).inc()
+    if g.get("reuse_detected"):
+        REFRESH_REUSE.inc()
+    return response
+
+
+def init_app(app):
+    """Count requests when `METRICS_ENABLED`; call before the rate limiter's hooks."""
+    if not app.config["METRICS_ENABLED"]:
+        return
+    app.before_request(start_timer)
+    app.after_request(record)

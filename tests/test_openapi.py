@@ -1,0 +1,194 @@
+"""The OpenAPI spec: valid, complete, and honest about what each operation answers."""
+
+import re
+import uuid
+
+import pytest
+from openapi_spec_validator import validate
+
+from authsvc.api import SECURITY
+
+HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
+PUBLIC = {
+    ("POST", "/api/v1/auth/register"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/health"),
+}
+RATE_LIMITED = {
+    ("POST", "/api/v1/auth/register"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+}
+ADMIN_ONLY_PREFIX = "/api/v1/users"
+PROBLEM_REF = "#/components/schemas/Problem"
+
+
+@pytest.fixture
+def spec(client):
+    return client.get("/openapi.json").get_json()
+
+
+def operations(spec):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield method.upper(), path, operation
+
+
+def resolve(spec, response):
+    """A response object, following a `$ref` to components/responses."""
+    if "$ref" in response:
+        return spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    return response
+
+
+def test_the_spec_is_valid_openapi_3(spec):
+    assert spec["openapi"].startswith("3.")
+    validate(spec)
+
+
+def test_every_endpoint_of_the_app_is_documented(app, spec):
+    documented = {(method, path) for method, path, _op in operations(spec)}
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(("/api/", "/health")):
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        served |= {(method, path) for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert served == documented
+
+
+def test_every_operation_has_a_summary_a_tag_and_a_default_error(spec):
+    for method, path, operation in operations(spec):
+        where = f"{method} {path}"
+        assert operation.get("summary"), where
+        assert operation.get("tags"), where
+        assert any(status.startswith("2") for status in operation["responses"]), where
+        assert "default" in operation["responses"], where
+
+
+def test_every_error_response_is_a_problem(spec):
+    for method, path, operation in operations(spec):
+        for status, response in operation["responses"].items():
+            if status.startswith("2") or (path == "/health" and status == "503"):
+                continue
+            content = resolve(spec, response)["content"]
+            assert list(content) == ["application/problem+json"], f"{method} {path} {status}"
+            assert content["application/problem+json"]["schema"] == {"$ref": PROBLEM_REF}
+
+
+def test_the_problem_schema_matches_what_errors_send(spec):
+    problem = spec["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status"}
+    assert set(problem["properties"]) == {"type", "title", "status", "detail", "errors"}
+    errors = problem["properties"]["errors"]
+    assert errors["additionalProperties"]["type"] == "array"
+    assert "Error" not in spec["components"]["schemas"]  # flask-smorest's own is unused
+
+
+def test_protected_operations_declare_security_and_401(spec):
+    for method, path, operation in operations(spec):
+        where = f"{method} {path}"
+        if (method, path) in PUBLIC:
+            assert "security" not in operation, where
+            continue
+        assert operation["security"] == SECURITY, where
+        unauthorized = operation["responses"]["401"]
+        assert "WWW-Authenticate" in unauthorized["headers"], where
+
+
+def test_admin_operations_declare_403(spec):
+    for method, path, operation in operations(spec):
+        if path.startswith(ADMIN_ONLY_PREFIX) and not path.startswith(f"{ADMIN_ONLY_PREFIX}/me"):
+            assert "403" in operation["responses"], f"{method} {path}"
+
+
+def test_operations_with_a_body_or_query_declare_400_413_422(spec):
+    for method, path, operation in operations(spec):
+        where = f"{method} {path}"
+        has_query = any(p["in"] == "query" for p in operation.get("parameters", []))
+        if "requestBody" in operation:
+            assert {"400", "413", "422"} <= set(operation["responses"]), where
+        if has_query:
+            assert "422" in operation["responses"], where
+
+
+def test_rate_limited_operations_declare_429_with_retry_after(spec):
+    for method, path, operation in operations(spec):
+        if (method, path) in RATE_LIMITED:
+            assert "Retry-After" in operation["responses"]["429"]["headers"]
+        else:
+            assert "429" not in operation["responses"], f"{method} {path}"
+
+
+def test_request_and_response_bodies_have_examples(spec):
+    for method, path, operation in operations(spec):
+        where = f"{method} {path}"
+        for media in operation.get("requestBody", {}).get("content", {}).values():
+            assert "example" in media, where
+        for status, response in operation["responses"].items():
+            for content_type, media in resolve(spec, response).get("content", {}).items():
+                if status == "default" or content_type == "text/plain":
+                    continue
+                assert "example" in media, f"{where} {status}"
+
+
+def test_security_schemes_offer_bearer_and_the_oauth2_password_flow(spec):
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": schemes["bearerAuth"]["description"],
+    }
+    password_flow = schemes["OAuth2PasswordBearer"]["flows"]["password"]
+    assert password_flow["tokenUrl"] == "/api/v1/auth/login"
+    login = spec["paths"]["/api/v1/auth/login"]["post"]["requestBody"]["content"]
+    assert "application/x-www-form-urlencoded" in login
+
+
+# --- honesty: what is documented is what the service answers ----------------
+
+
+def concrete(path, user_id):
+    return path.replace("{user_id}", str(user_id)).replace("{session_id}", uuid.uuid4().hex)
+
+
+def test_documented_401_is_what_protected_operations_answer(client, spec):
+    for method, path, operation in operations(spec):
+        if (method, path) in PUBLIC:
+            continue
+        response = client.open(concrete(path, 1), method=method)
+        assert response.status_code == 401, f"{method} {path}"
+        assert response.mimetype == "application/problem+json"
+
+
+def test_documented_400_and_413_are_what_body_operations_answer(client, auth, admin, spec):
+    headers = auth.headers_for(admin)
+    for method, path, operation in operations(spec):
+        if "requestBody" not in operation:
+            continue
+        url = concrete(path, admin["id"])
+        for body, status in (("{not json", 400), ("[" + "1," * 40000 + "1]", 413)):
+            response = client.open(
+                url,
+                method=method,
+                data=body,
+                headers={**headers, "Content-Type": "application/json"},
+            )
+            assert response.status_code == status, f"{method} {path} {response.get_json()}"
+            assert str(status) in operation["responses"], f"{method} {path}"
+
+
+def test_documented_422_is_what_an_unknown_field_gets(client, auth, admin, spec):
+    headers = auth.headers_for(admin)
+    for method, path, operation in operations(spec):
+        if "requestBody" not in operation:
+            continue
+        response = client.open(
+            concrete(path, admin["id"]), method=method, json={"no_such_field": 1}, headers=headers
+        )
+        assert response.status_code == 422, f"{method} {path}"
+        assert "no_such_field" in response.get_json()["errors"]

@@ -1,0 +1,52 @@
+"""The README's curl walkthrough, run verbatim against a real gunicorn."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.live_server import LiveServer, migrate
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+MARKER = "@@@ step done @@@"
+
+
+def walkthrough_steps():
+    """(commands, expected output) pairs: each `#>` line closes a step."""
+    text = README.read_text()
+    block = text.split("<!-- walkthrough:start -->")[1].split("<!-- walkthrough:end -->")[0]
+    lines = block.strip().splitlines()[1:-1]  # drop the ``` fences
+    steps, commands = [], []
+    for line in lines:
+        if line.startswith("#> "):
+            steps.append(("\n".join(commands), line[3:]))
+            commands = []
+        else:
+            commands.append(line)
+    return steps
+
+
+def as_pattern(expected):
+    return "^" + ".*".join(re.escape(part) for part in expected.split("...")) + "$"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the walkthrough uses curl")
+def test_readme_walkthrough(tmp_path):
+    url = f"sqlite:///{tmp_path / 'readme.db'}"
+    migrate(url)
+    steps = walkthrough_steps()
+    assert len(steps) >= 8
+    with LiveServer(url, workers=2, env={"RATELIMIT_ENABLED": "true"}) as server:
+        script = "set -e\n" + "".join(f"{cmds}\necho '{MARKER}'\n" for cmds, _ in steps)
+        script = script.replace("http://127.0.0.1:8000", server.url)
+        result = subprocess.run(
+            ["bash", "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
+    assert result.returncode == 0, result.stderr
+    outputs = result.stdout.split(f"{MARKER}\n")[:-1]
+    assert len(outputs) == len(steps), result.stdout
+    for (commands, expected), output in zip(steps, outputs, strict=True):
+        assert re.match(as_pattern(expected), output.strip()), (commands, output)

@@ -1,0 +1,270 @@
+"""The `users` blueprint: one's own profile, and user administration."""
+
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.test_auth_api import LOGIN, ME, REFRESH, SESSIONS, assert_problem
+
+USERS = "/api/v1/users"
+USER_FIELDS = {
+    "id",
+    "email",
+    "username",
+    "full_name",
+    "is_active",
+    "is_admin",
+    "created_at",
+    "updated_at",
+}
+NEW_PASSWORD = "a-brand-new-passphrase"
+
+
+def test_me_returns_user_without_secrets(client, auth, user):
+    response = client.get(ME, headers=auth.headers_for(user))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == USER_FIELDS
+    assert body["email"] == "ada@example.com" and body["is_admin"] is False
+    assert body["created_at"].endswith("+00:00")
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_update_me_full_name_and_username(client, auth, user, method):
+    headers = auth.headers_for(user)
+    response = getattr(client, method)(
+        ME, json={"full_name": "Countess", "username": "ada2"}, headers=headers
+    )
+    assert response.status_code == 200
+    assert response.get_json()["full_name"] == "Countess"
+    assert response.get_json()["username"] == "ada2"
+    cleared = getattr(client, method)(ME, json={"full_name": None}, headers=headers)
+    assert cleared.get_json()["full_name"] is None
+
+
+def test_update_me_email_needs_current_password(client, auth, user):
+    headers = auth.headers_for(user)
+    missing = client.patch(ME, json={"email": "new@example.com"}, headers=headers)
+    assert "current_password" in assert_problem(missing, 422)["errors"]
+    wrong = client.patch(
+        ME, json={"email": "new@example.com", "current_password": "nope-nope"}, headers=headers
+    )
+    assert_problem(wrong, 400)
+    same = client.patch(ME, json={"email": "ADA@example.com"}, headers=headers)
+    assert same.status_code == 200  # the current email is no change
+    ok = client.patch(
+        ME, json={"email": "New@Example.com", "current_password": PASSWORD}, headers=headers
+    )
+    assert ok.status_code == 200 and ok.get_json()["email"] == "new@example.com"
+
+
+def test_password_change_keeps_current_session_and_ends_others(client, auth, user):
+    current = auth.login("ada")
+    other = auth.login("ada")
+    headers = auth.bearer(current["access_token"])
+    missing = client.patch(ME, json={"password": NEW_PASSWORD}, headers=headers)
+    assert_problem(missing, 422)
+    response = client.patch(
+        ME, json={"password": NEW_PASSWORD, "current_password": PASSWORD}, headers=headers
+    )
+    assert response.status_code == 200
+    assert client.get(ME, headers=headers).status_code == 200
+    assert client.post(REFRESH, json={"refresh_token": current["refresh_token"]}).status_code == 200
+    assert_problem(client.get(ME, headers=auth.bearer(other["access_token"])), 401)
+    assert_problem(client.post(REFRESH, json={"refresh_token": other["refresh_token"]}), 401)
+    assert_problem(client.post(LOGIN, json={"username": "ada", "password": PASSWORD}), 401)
+    auth.login("ada", NEW_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"is_admin": True}, 422, "is_admin"),
+        ({"is_active": False}, 422, "is_active"),
+        ({"id": 99}, 422, "id"),
+        ({"username": "x"}, 422, "username"),
+        ({"email": "nope"}, 422, "email"),
+        ({"password": "short", "current_password": PASSWORD}, 422, "password"),
+        ({"password": "ada-lovelace-99", "current_password": PASSWORD}, 422, "password"),
+    ],
+)
+def test_update_me_invalid_changes_nothing(client, auth, user, body, status, field):
+    headers = auth.headers_for(user)
+    before = client.get(ME, headers=headers).get_json()
+    assert field in assert_problem(client.patch(ME, json=body, headers=headers), status)["errors"]
+    assert client.get(ME, headers=headers).get_json() == before
+
+
+def test_update_me_taken_username_is_409(client, auth, user, make_user):
+    make_user("bob")
+    response = client.patch(ME, json={"username": "BOB"}, headers=auth.headers_for(user))
+    assert_problem(response, 409)
+
+
+def test_admin_lists_users_with_total_and_filters(client, auth, admin, make_user):
+    for name in ("alice", "alfred", "bob"):
+        make_user(name, full_name=f"{name.title()} Example")
+    make_user("carol", is_active=False)
+    headers = auth.headers_for(admin)
+    everyone = client.get(USERS, headers=headers)
+    assert everyone.status_code == 200
+    assert everyone.headers["X-Total-Count"] == "5"
+    ids = [u["id"] for u in everyone.get_json()]
+    assert ids == sorted(ids)
+    page = client.get(f"{USERS}?skip=1&limit=2", headers=headers)
+    assert [u["id"] for u in page.get_json()] == ids[1:3]
+    assert page.headers["X-Total-Count"] == "5"
+    search = client.get(f"{USERS}?q=AL", headers=headers)
+    assert {u["username"] for u in search.get_json()} == {"alice", "alfred"}
+    assert search.headers["X-Total-Count"] == "2"
+    by_name = client.get(f"{USERS}?q=bob%20exa", headers=headers)
+    assert [u["username"] for u in by_name.get_json()] == ["bob"]
+    inactive = client.get(f"{USERS}?is_active=false", headers=headers)
+    assert [u["username"] for u in inactive.get_json()] == ["carol"]
+    admins = client.get(f"{USERS}?is_admin=true", headers=headers)
+    assert [u["username"] for u in admins.get_json()] == ["root"]
+    literal = client.get(f"{USERS}?q=%25", headers=headers)
+    assert literal.headers["X-Total-Count"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("skip=-1", "skip"),
+        ("limit=abc", "limit"),
+        ("is_admin=maybe", "is_admin"),
+        ("bogus=1", "bogus"),
+    ],
+)
+def test_admin_list_bad_query_is_422_keyed_by_parameter(client, auth, admin, query, field):
+    body = assert_problem(client.get(f"{USERS}?{query}", headers=auth.headers_for(admin)), 422)
+    assert field in body["errors"]
+
+
+def test_non_admin_cannot_list_or_create(client, auth, user):
+    headers = auth.headers_for(user)
+    assert_problem(client.get(USERS, headers=headers), 403)
+    body = {"email": "x@example.com", "username": "xavier", "password": NEW_PASSWORD}
+    assert_problem(client.post(USERS, json=body, headers=headers), 403)
+
+
+def test_admin_creates_user(client, auth, admin):
+    body = {
+        "email": "Some.One@Example.com",
+        "username": "newbie",
+        "password": NEW_PASSWORD,
+        "is_admin": True,
+        "is_active": False,
+        "full_name": "New Bie",
+    }
+    response = client.post(USERS, json=body, headers=auth.headers_for(admin))
+    assert response.status_code == 201, response.get_json()
+    created = response.get_json()
+    assert set(created) == USER_FIELDS
+    assert (created["email"], created["is_admin"], created["is_active"]) == (
+        "some.one@example.com",
+        True,
+        False,
+    )
+    again = client.post(USERS, json=body, headers=auth.headers_for(admin))
+    assert_problem(again, 409)
+    weak = {**body, "email": "w@example.com", "username": "weak", "password": "12345678"}
+    assert_problem(client.post(USERS, json=weak, headers=auth.headers_for(admin)), 422)
+
+
+def test_get_user_admin_or_self(client, auth, admin, user, make_user):
+    other = make_user("bob")
+    admin_headers, user_headers = auth.headers_for(admin), auth.headers_for(user)
+    assert client.get(f"{USERS}/{user['id']}", headers=admin_headers).status_code == 200
+    assert client.get(f"{USERS}/{user['id']}", headers=user_headers).status_code == 200
+    assert_problem(client.get(f"{USERS}/{other['id']}", headers=user_headers), 403)
+    assert_problem(client.get(f"{USERS}/999999", headers=user_headers), 403)
+    assert_problem(client.get(f"{USERS}/999999", headers=admin_headers), 404)
+    assert_problem(client.get(f"{USERS}/99999999999999999999", headers=admin_headers), 404)
+
+
+def test_admin_update_password_and_deactivation_end_sessions(client, auth, admin, user):
+    admin_headers = auth.headers_for(admin)
+    pair = auth.login("ada")
+    response = client.patch(
+        f"{USERS}/{user['id']}", json={"full_name": "A. L."}, headers=admin_headers
+    )
+    assert response.status_code == 200 and response.get_json()["full_name"] == "A. L."
+    assert client.get(ME, headers=auth.bearer(pair["access_token"])).status_code == 200
+
+    client.put(f"{USERS}/{user['id']}", json={"password": NEW_PASSWORD}, headers=admin_headers)
+    assert_problem(client.get(ME, headers=auth.bearer(pair["access_token"])), 401)
+
+    pair = auth.login("ada", NEW_PASSWORD)
+    response = client.patch(
+        f"{USERS}/{user['id']}", json={"is_active": False}, headers=admin_headers
+    )
+    assert response.get_json()["is_active"] is False
+    assert_problem(client.get(ME, headers=auth.bearer(pair["access_token"])), 401)
+    assert_problem(client.post(LOGIN, json={"username": "ada", "password": NEW_PASSWORD}), 403)
+
+
+def test_admin_update_errors(client, auth, admin, user, make_user):
+    make_user("bob")
+    headers = auth.headers_for(admin)
+    assert_problem(client.patch(f"{USERS}/999999", json={"full_name": "x"}, headers=headers), 404)
+    taken = client.patch(f"{USERS}/{user['id']}", json={"username": "Bob"}, headers=headers)
+    assert_problem(taken, 409)
+    unknown = client.patch(f"{USERS}/{user['id']}", json={"role": "god"}, headers=headers)
+    assert_problem(unknown, 422)
+
+
+def test_last_active_admin_is_protected(client, auth, admin):
+    headers = auth.headers_for(admin)
+    url = f"{USERS}/{admin['id']}"
+    assert_problem(client.patch(url, json={"is_admin": False}, headers=headers), 409)
+    assert_problem(client.patch(url, json={"is_active": False}, headers=headers), 409)
+    assert_problem(client.delete(url, headers=headers), 409)
+    assert client.get(ME, headers=headers).get_json()["is_admin"] is True
+
+
+def test_admin_can_demote_when_another_admin_remains(client, auth, admin, make_user):
+    second = make_user("root2", is_admin=True)
+    response = client.patch(
+        f"{USERS}/{second['id']}", json={"is_admin": False}, headers=auth.headers_for(admin)
+    )
+    assert response.status_code == 200 and response.get_json()["is_admin"] is False
+
+
+def test_admin_deletes_user_and_frees_names(client, auth, admin, user):
+    pair = auth.login("ada")
+    headers = auth.headers_for(admin)
+    response = client.delete(f"{USERS}/{user['id']}", headers=headers)
+    assert response.status_code == 204 and response.data == b""
+    assert_problem(client.get(ME, headers=auth.bearer(pair["access_token"])), 401)
+    assert_problem(client.post(REFRESH, json={"refresh_token": pair["refresh_token"]}), 401)
+    assert_problem(client.delete(f"{USERS}/{user['id']}", headers=headers), 404)
+    again = client.post(
+        USERS,
+        json={"email": "ada@example.com", "username": "ada", "password": NEW_PASSWORD},
+        headers=headers,
+    )
+    assert again.status_code == 201
+
+
+def test_admin_revokes_user_sessions(client, auth, admin, user):
+    pairs = [auth.login("ada") for _ in range(2)]
+    headers = auth.headers_for(admin)
+    response = client.delete(f"{USERS}/{user['id']}/sessions", headers=headers)
+    assert response.status_code == 200
+    assert response.get_json()["sessions_revoked"] == 2 and response.get_json()["message"]
+    for pair in pairs:
+        assert_problem(client.get(ME, headers=auth.bearer(pair["access_token"])), 401)
+    assert_problem(client.delete(f"{USERS}/999999/sessions", headers=headers), 404)
+    assert client.get(SESSIONS, headers=headers).status_code == 200
+
+
+def test_deactivated_users_token_is_refused_everywhere(client, auth, admin, user):
+    headers = auth.headers_for(user)
+    client.patch(
+        f"{USERS}/{user['id']}", json={"is_active": False}, headers=auth.headers_for(admin)
+    )
+    for method, url in (("get", ME), ("get", SESSIONS), ("get", f"{USERS}/{user['id']}")):
+        assert_problem(getattr(client, method)(url, headers=headers), 401)
