@@ -33,7 +33,7 @@ def record(event, *, user_id=None, session_id=None, level=logging.INFO, **fields
     else:
         context.pop("session_id")
     extra = {"event": event, "user_id": user_id, "session_id": session_id, **context, **fields}
-    logger.log(level, _message(extra), extra=extra)
+    logger.log(level, "audit %s", event, extra=extra)
 
 
 def failure(event, **fields):
@@ -62,11 +62,3 @@ def _actor_id():
     except RuntimeError:  # no token was verified in this request
         return None
     return int(subject) if isinstance(subject, str) and subject.isdigit() else None
-
-
-def _message(extra):
-    """A readable line for plain-text logs; repr() keeps client input on one line."""
-    pairs = " ".join(
-        f"{key}={value!r}" for key, value in extra.items() if key != "event" and value is not None
-    )
-    return f"audit {extra['event']} {pairs}"
