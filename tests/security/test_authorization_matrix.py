@@ -11,13 +11,14 @@ from sqlalchemy import update
 
 from authsvc.extensions import db
 from authsvc.models import User
-from tests.conftest import PASSWORD, clean_database
+from tests.conftest import PASSWORD
 from tests.security.conftest import claims_of
 
 ROLES = ("anonymous", "user", "other", "admin", "deactivated")
 MISSING_ID = 2_000_000
 
-NEW_USER = {"email": "newbie@example.com", "username": "newbie", "password": PASSWORD}
+# Bodies may name the world they run in: "{n}" is its number.
+NEW_USER = {"email": "newbie{n}@example.com", "username": "newbie{n}", "password": PASSWORD}
 
 # method, path, body, credential ("access": Bearer header; "refresh": the role's
 # refresh token in the body), then the status for each of ROLES.
@@ -28,7 +29,7 @@ MATRIX = [
     (
         "POST",
         "/api/v1/auth/login",
-        {"username": "ada", "password": PASSWORD},
+        {"username": "ada{n}", "password": PASSWORD},
         "access",
         (200, 200, 200, 200, 200),
     ),
@@ -64,17 +65,17 @@ MATRIX = [
 
 @pytest.fixture
 def fresh_world(app, auth, make_user):
-    """Build the callers on an empty database, log each in, switch dora off
+    """Build a new set of callers (world n), log each in, switch its dora off
     behind the use case's back; return their token pairs and the path names."""
+    worlds = iter(range(1, 1000))
 
     def build():
-        with app.app_context():
-            clean_database()
+        n = next(worlds)
         people = {
-            "user": make_user("ada", email="ada@example.com"),
-            "other": make_user("bob"),
-            "admin": make_user("root", is_admin=True),
-            "deactivated": make_user("dora"),
+            "user": make_user(f"ada{n}"),
+            "other": make_user(f"bob{n}"),
+            "admin": make_user(f"root{n}", is_admin=True),
+            "deactivated": make_user(f"dora{n}"),
         }
         pairs = {role: auth.login(person["username"]) for role, person in people.items()}
         with app.app_context():
@@ -82,6 +83,7 @@ def fresh_world(app, auth, make_user):
             db.session.execute(update(User).where(User.id == dora).values(is_active=False))
             db.session.commit()
         names = {
+            "n": n,
             "ada_id": people["user"]["id"],
             "ada_sid": claims_of(pairs["user"]["access_token"])["sid"],
             "missing_id": MISSING_ID,
@@ -89,6 +91,15 @@ def fresh_world(app, auth, make_user):
         return pairs, names
 
     return build
+
+
+def filled(body, names):
+    if body is None:
+        return None
+    return {
+        key: value.format(**names) if isinstance(value, str) else value
+        for key, value in body.items()
+    }
 
 
 @pytest.mark.parametrize(
@@ -103,11 +114,11 @@ def test_authorization_matrix(
     for role, status in zip(ROLES, expected, strict=True):
         pairs, names = fresh_world()
         pair = pairs.get(role)
-        headers, json = {}, body
+        headers, json = {}, filled(body, names)
         if pair and credential == "access":
             headers["Authorization"] = f"Bearer {pair['access_token']}"
         if pair and credential == "refresh":
-            json = {**body, "refresh_token": pair["refresh_token"]}
+            json = {**json, "refresh_token": pair["refresh_token"]}
         response = client.open(path.format(**names), method=method, json=json, headers=headers)
         with subtests.test(role=role):
             assert response.status_code == status, response.get_data(as_text=True)
