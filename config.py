@@ -100,6 +100,10 @@ class Config:
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_HEADER_RETRY_AFTER_VALUE = "delta-seconds"
+        # When Redis is unreachable, limits fall back to each worker's memory:
+        # still limited, and never a 500 on login.
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        self.RATELIMIT_SWALLOW_ERRORS = True
 
     def _engine_options(self):
         options = {

@@ -17,7 +17,18 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
 def register_hooks(app):
+    app.before_request(normalize_bearer_scheme)
     app.after_request(set_security_headers)
+
+
+def normalize_bearer_scheme():
+    """Auth schemes ignore case (RFC 7235): read `bearer x` as `Bearer x`.
+
+    flask-jwt-extended compares the scheme exactly, so it is rewritten here once.
+    """
+    header = request.environ.get("HTTP_AUTHORIZATION", "")
+    if header[:7].lower() == "bearer " and not header.startswith("Bearer "):
+        request.environ["HTTP_AUTHORIZATION"] = "Bearer " + header[7:]
 
 
 def set_security_headers(response):

@@ -51,3 +51,10 @@ def test_token_in_query_string_is_ignored(client, auth, user):
     response = client.get(f"/api/v1/users/me?access_token={token}&jwt={token}")
     assert_problem(response, 401)
     assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
+def test_bearer_scheme_ignores_case(client, auth, user, scheme):
+    token = auth.login("ada")["access_token"]
+    response = client.get("/api/v1/users/me", headers={"Authorization": f"{scheme} {token}"})
+    assert response.status_code == 200

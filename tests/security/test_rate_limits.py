@@ -184,3 +184,24 @@ def test_redis_storage_shares_limits_between_workers(database_url, user):
         for app in apps:
             with app.app_context():
                 db.engine.dispose()
+
+
+def test_unreachable_limiter_storage_falls_back_to_memory(database_url, user):
+    """Redis down: logins still answer (no 500), and the limit still holds per worker."""
+    from tests.live_server import free_port
+
+    settings = {
+        **LIMITS,
+        "LOGIN_RATE_LIMIT": "3 per 1 minute",
+        "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{free_port()}/0",
+    }
+    app = make_app(database_url, **settings)
+    worker = app.test_client()
+    try:
+        assert login(worker, "ada", PASSWORD).status_code == 200
+        statuses = [login(worker, "ada", "wrong-password-1").status_code for _ in range(3)]
+        assert statuses[:2] == [401, 401]
+        assert statuses[2] == 429
+    finally:
+        with app.app_context():
+            db.engine.dispose()
