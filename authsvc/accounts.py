@@ -4,6 +4,8 @@ Domain failures are raised as `errors.ServiceError` subclasses, which the HTTP
 layer turns into problem responses and the CLI into messages.
 """
 
+from contextlib import contextmanager
+
 from sqlalchemy import false, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 
@@ -61,13 +63,19 @@ def _check_unique(email=None, username=None, exclude_id=None):
         raise Conflict(" ".join(msg for msgs in taken.values() for msg in msgs), errors=taken)
 
 
-def _commit_unique():
-    """Commit, turning a lost race on a unique column into a 409."""
+@contextmanager
+def _unique_names():
+    """Turn a lost race on a unique column (email, username) into a 409."""
     try:
-        db.session.commit()
+        yield
     except IntegrityError:
         db.session.rollback()
         raise Conflict("Email or username is already taken") from None
+
+
+def _commit_unique():
+    with _unique_names():
+        db.session.commit()
 
 
 def _new_user(email, username, password, full_name=None, *, is_active=True, is_admin=False):
@@ -82,7 +90,8 @@ def _new_user(email, username, password, full_name=None, *, is_active=True, is_a
     )
     user.set_username(username)
     db.session.add(user)
-    db.session.flush()
+    with _unique_names():
+        db.session.flush()
     return user
 
 
@@ -159,22 +168,27 @@ def update_profile(user, data, current_sid):
     return user
 
 
-def _active_admins_besides(user_id):
-    return db.session.execute(
-        select(func.count(User.id)).where(
-            User.is_admin == true(), User.is_active == true(), User.id != user_id
-        )
-    ).scalar_one()
+ACTIVE_ADMIN = (User.is_admin == true(), User.is_active == true())
 
 
-def _guard_last_admin(user, *, stays_admin):
-    if (
-        user.is_admin
-        and user.is_active
-        and not stays_admin
-        and _active_admins_besides(user.id) == 0
-    ):
-        raise Conflict("This would leave no active admin")
+@contextmanager
+def _last_admin_guard(user):
+    """Refuse a change that leaves no active admin, even when two race.
+
+    The active admins' rows are locked first (PostgreSQL), and they are counted
+    after the change is written (on SQLite that write holds the database's
+    write lock), so two admins demoting each other at once cannot both succeed.
+    """
+    guarded = user.is_admin and user.is_active
+    if guarded:
+        db.session.execute(select(User.id).where(*ACTIVE_ADMIN).with_for_update()).all()
+    yield
+    if guarded:
+        with _unique_names():
+            db.session.flush()
+        if db.session.execute(select(func.count(User.id)).where(*ACTIVE_ADMIN)).scalar_one() == 0:
+            db.session.rollback()
+            raise Conflict("This would leave no active admin")
 
 
 def create_user(data):
@@ -197,13 +211,12 @@ def create_user(data):
 def update_user(user_id, data):
     """An admin's change to any account; password or deactivation ends its sessions."""
     user = get_user(user_id)
-    stays_admin = data.get("is_admin", user.is_admin) and data.get("is_active", user.is_active)
-    _guard_last_admin(user, stays_admin=stays_admin)
-    password_changed = _apply_changes(user, data)
-    if "is_admin" in data:
-        user.is_admin = data["is_admin"]
-    if "is_active" in data:
-        user.is_active = data["is_active"]
+    with _last_admin_guard(user):
+        password_changed = _apply_changes(user, data)
+        if "is_admin" in data:
+            user.is_admin = data["is_admin"]
+        if "is_active" in data:
+            user.is_active = data["is_active"]
     revoked = 0
     if password_changed or not user.is_active:
         revoked = tokens.revoke_all_sessions(user.id)
@@ -225,8 +238,8 @@ def update_user(user_id, data):
 def delete_user(user_id):
     """Delete an account and, by cascade, its sessions and tokens."""
     user = get_user(user_id)
-    _guard_last_admin(user, stays_admin=False)
-    db.session.delete(user)
+    with _last_admin_guard(user):
+        db.session.delete(user)
     db.session.commit()
     audit.record("admin.user.delete", user_id=user_id)
 

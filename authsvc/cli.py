@@ -2,9 +2,14 @@
 
 import click
 from flask.cli import with_appcontext
+from marshmallow import ValidationError
 
 from . import accounts, tokens
 from .errors import ServiceError
+from .schemas import RegisterSchema
+
+# The same rules as registration, so an admin's name can log in like anyone's.
+NAMES = RegisterSchema(only=("email", "username"))
 
 
 @click.command("seed-admin")
@@ -14,6 +19,12 @@ from .errors import ServiceError
 @with_appcontext
 def seed_admin_command(email, username, password):
     """Create an admin, or make an existing user admin (idempotent)."""
+    try:
+        names = NAMES.load({"email": email, "username": username})
+    except ValidationError as error:
+        problems = [f"{field}: {' '.join(msgs)}" for field, msgs in error.messages.items()]
+        raise click.ClickException("; ".join(problems)) from None
+    email, username = names["email"], names["username"]
     if (
         password is None
         and accounts.find_by_login(email) is None

@@ -51,7 +51,11 @@ def is_utf8_encodable(value):
 
 
 class Email(fields.Email, Text):
-    pass
+    """An email address, lower-cased before its length is checked (it is stored so;
+    lower-casing can lengthen it: "İ" becomes two characters)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).lower()
 
 
 class StrictSchema(Schema):

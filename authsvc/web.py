@@ -47,6 +47,10 @@ def set_security_headers(response):
     return response
 
 
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
 def configure_database(app):
     """SQLite as a real deployment: WAL, a busy timeout, foreign keys enforced."""
     with app.app_context():
@@ -58,6 +62,8 @@ def configure_database(app):
     def set_sqlite_pragmas(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        # SQLite's own lower() folds ASCII only; searches (`q`) need Unicode.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
         cursor.execute("PRAGMA busy_timeout=10000")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")

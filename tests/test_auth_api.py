@@ -1,5 +1,8 @@
 """The `auth` blueprint: register, login, refresh, logout, logout-all, sessions."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from tests.conftest import PASSWORD
@@ -273,3 +276,32 @@ def test_cannot_delete_another_users_session(client, auth, user, make_user):
     response = client.delete(f"{SESSIONS}/{other_sid}", headers=auth.headers_for(user))
     assert_problem(response, 404)
     assert client.get(ME, headers=auth.bearer(other_pair["access_token"])).status_code == 200
+
+
+def test_simultaneous_registrations_of_one_name_are_201_and_409s(app):
+    """The uniqueness check and the insert race; the loser is told 409, not 500."""
+    barrier = threading.Barrier(6)
+
+    def attempt(n):
+        client = app.test_client()
+        barrier.wait()
+        return register(client, username="racer", email=f"racer{n}@example.com").status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(pool.map(attempt, range(6)))
+    assert statuses == [201, 409, 409, 409, 409, 409]
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 5000, '{"email": ' + "1" * 5000 + "}", '{"a": ' * 3000 + "1" + "}" * 3000],
+)
+@pytest.mark.parametrize("url", [REGISTER, LOGIN])
+def test_unparseable_json_is_400_not_500(client, url, body):
+    response = client.post(url, data=body, content_type="application/json")
+    assert_problem(response, 400)
+
+
+def test_email_is_limited_to_254_characters_once_lower_cased(client):
+    response = register(client, email="İ" * 125 + "@example.com")  # lower-cases to 262
+    assert "email" in assert_problem(response, 422)["errors"]

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from authsvc.extensions import db
@@ -88,3 +89,15 @@ def test_prune_never_revives_a_revoked_token(app, runner, client, auth, user):
     runner.invoke(args=["prune-tokens"])
     response = client.get("/api/v1/users/me", headers=auth.bearer(pair["access_token"]))
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("email", "username"),
+    [("not-an-email", "boss"), ("boss@example.com", "bad name@x!"), ("b@example.com", "b" * 40)],
+)
+def test_seed_admin_validates_email_and_username(app, runner, email, username):
+    result = runner.invoke(
+        args=["seed-admin", "--email", email, "--username", username, "--password", PASSWORD]
+    )
+    assert result.exit_code != 0
+    assert admins(app) == []

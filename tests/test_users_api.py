@@ -1,7 +1,13 @@
 """The `users` blueprint: one's own profile, and user administration."""
 
-import pytest
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+from sqlalchemy import func, select
+
+from authsvc.extensions import db
+from authsvc.models import User
 from tests.conftest import PASSWORD
 from tests.test_auth_api import LOGIN, ME, REFRESH, SESSIONS, assert_problem
 
@@ -268,3 +274,42 @@ def test_deactivated_users_token_is_refused_everywhere(client, auth, admin, user
     )
     for method, url in (("get", ME), ("get", SESSIONS), ("get", f"{USERS}/{user['id']}")):
         assert_problem(getattr(client, method)(url, headers=headers), 401)
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one(app, auth, admin, make_user):
+    """The last-admin guard holds when two admins race to demote each other."""
+    second = make_user("root2", is_admin=True)
+    headers = [auth.headers_for(admin), auth.headers_for(second)]
+    targets = [second["id"], admin["id"]]
+    barrier = threading.Barrier(2)
+
+    def demote(n):
+        client = app.test_client()
+        barrier.wait()
+        return client.patch(
+            f"{USERS}/{targets[n]}", json={"is_admin": False}, headers=headers[n]
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = sorted(pool.map(demote, range(2)))
+    assert statuses in ([200, 401], [200, 409])  # the loser's token may be gone already
+    with app.app_context():
+        remaining = db.session.execute(
+            select(func.count(User.id)).where(User.is_admin, User.is_active)
+        ).scalar_one()
+    assert remaining == 1
+
+
+def test_search_folds_case_beyond_ascii(client, auth, admin, make_user):
+    make_user("aada", full_name="Åda Ærlig")
+    headers = auth.headers_for(admin)
+    for query in ("Åda", "åda", "ÆRLIG"):
+        response = client.get(f"{USERS}?q={query}", headers=headers)
+        assert response.headers["X-Total-Count"] == "1", query
+
+
+@pytest.mark.parametrize("user_id", ["-1", "0", "99999999999999999999"])
+def test_odd_user_ids_follow_the_contract(client, auth, user, admin, user_id):
+    assert_problem(client.get(f"{USERS}/{user_id}"), 401)
+    assert_problem(client.get(f"{USERS}/{user_id}", headers=auth.headers_for(user)), 403)
+    assert_problem(client.get(f"{USERS}/{user_id}", headers=auth.headers_for(admin)), 404)

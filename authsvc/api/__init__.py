@@ -6,6 +6,7 @@ from http import HTTPStatus
 import flask_smorest
 from flask import request
 from flask_jwt_extended import current_user, jwt_required
+from webargs.flaskparser import FlaskParser
 
 from ..errors import PROBLEM_JSON, Forbidden
 from ..schemas import ProblemSchema
@@ -28,8 +29,24 @@ RETRY_AFTER = {
 }
 
 
+class Parser(FlaskParser):
+    """webargs' parser, with every unparseable JSON body answered 400.
+
+    webargs catches only JSONDecodeError; a deeply nested body (RecursionError)
+    or a number past Python's digit limit (ValueError) would otherwise be a 500.
+    """
+
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except (RecursionError, ValueError) as error:
+            return self._handle_invalid_json_error(error, req)
+
+
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest Blueprint that also parses JSON-or-form bodies (OAuth2 login)."""
+
+    ARGUMENTS_PARSER = Parser()
 
     DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
         **flask_smorest.Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,

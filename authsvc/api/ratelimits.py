@@ -23,7 +23,10 @@ def account_key():
     An account's username and email share one budget; a login name that is no
     account gets its own, so guessing at it costs the same as at a real one.
     """
-    data = request.get_json(silent=True) if request.is_json else request.form
+    try:
+        data = request.get_json(silent=True) if request.is_json else request.form
+    except RecursionError:  # absurdly nested JSON: the parser answers 400 later
+        data = None
     login = data.get("username") if isinstance(data, dict) or hasattr(data, "get") else None
     if not isinstance(login, str) or not login.strip() or not is_text(login):
         return address_key()  # the schema will refuse it; no account has such a name

@@ -35,7 +35,8 @@ blp = Blueprint(
 
 # No `max=` on the converter: past it werkzeug answers 405 to PUT and DELETE
 # (a GET rule matched the path) where GET gets 404; accounts.get_user bounds ids.
-USER_ID = "<int:user_id>"
+# Signed, so `/users/-1` reaches the view and gets the contract's 401/403/404.
+USER_ID = "<int(signed=True):user_id>"
 LAST_ADMIN = "This would leave no active admin"
 
 
