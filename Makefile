@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test lint format bench bench-smoke load clean
+.PHONY: run test lint format bench wrk load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,21 @@ LOAD_CLIENTS ?= 32
 LOAD_WORKERS ?= 4
 load: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.load --duration $(LOAD_DURATION) --clients $(LOAD_CLIENTS) --workers $(LOAD_WORKERS)
+
+# Throughput and latency against a bare-Flask baseline, with wrk (installed
+# from Debian's packages when missing). BENCH_DATABASE_URL adds PostgreSQL;
+# e.g. `make bench BENCH_ARGS="--runs 3"` (see `python -m bench --help`).
+BENCH_ARGS ?=
+bench: $(VENV)/.installed-dev
+	@command -v wrk >/dev/null 2>&1 || $(MAKE) --no-print-directory wrk
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+wrk:
+	@echo "Installing wrk from Debian's packages (apt-get install wrk)"
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || \
+	  ( $(SUDO) apt-get update -qq && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null )
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

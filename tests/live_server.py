@@ -33,9 +33,22 @@ def migrate(database_url, env=None):
 
 
 class LiveServer:
-    """gunicorn with the project's gunicorn.conf.py; stops itself on exit."""
+    """gunicorn with the project's gunicorn.conf.py; stops itself on exit.
 
-    def __init__(self, database_url, *, workers=2, env=None, log_path=None):
+    `app` is the WSGI target and `health_path` the URL that answers 200 once it
+    serves (the benchmark serves its bare-Flask baseline the same way).
+    """
+
+    def __init__(
+        self,
+        database_url,
+        *,
+        workers=2,
+        env=None,
+        log_path=None,
+        app="wsgi:app",
+        health_path="/health",
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url
@@ -52,13 +65,15 @@ class LiveServer:
             **(env or {}),
         }
         self.log_path = log_path
+        self.app = app
+        self.health_path = health_path
         self.process = None
 
     def start(self, timeout=30):
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.process = subprocess.Popen(
-                [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+                [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", self.app],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -73,7 +88,7 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
             try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                with urllib.request.urlopen(self.url + self.health_path, timeout=2) as response:
                     if response.status == 200:
                         return self
             except OSError:

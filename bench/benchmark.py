@@ -1,0 +1,366 @@
+"""`make bench`: authsvc under gunicorn and wrk, against a bare-Flask baseline.
+
+One run, per backend (SQLite always, PostgreSQL when BENCH_DATABASE_URL is
+set): the baseline, then authsvc's /users/me, refresh (with rotation) and
+login, then /users/me again once the token tables hold `--large-token-rows`
+rows. It prints one table and the target figures, writes them as JSON, and
+exits 1 if any request errored. `--runs 3` repeats the whole and judges the
+targets on the medians.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from authsvc import create_app, passwords
+from authsvc.extensions import db
+from tests.databases import postgres_database
+from tests.live_server import LiveServer, migrate
+
+from . import report, seed
+from .loadgen import LoadGeneratorError, find_wrk, run_wrk
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+UNLIMITED = "1000000 per minute"  # the limiter still runs on every request; it never trips
+
+LABELS = {
+    "baseline": "GET /ping (bare Flask baseline)",
+    "me": "GET /api/v1/users/me",
+    "refresh": "POST /api/v1/auth/refresh",
+    "login": "POST /api/v1/auth/login",
+    "me_large": "GET /api/v1/users/me, large token tables",
+}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    add = parser.add_argument
+    add(
+        "--workers",
+        type=int,
+        default=min(4, multiprocessing.cpu_count() * 2),
+        help="gunicorn workers (default: gunicorn.conf.py's own default)",
+    )
+    add("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
+    add("--threads", type=int, default=1, help="threads per worker (gthread)")
+    add("--connections", type=int, default=32, help="concurrent wrk connections")
+    add("--wrk-threads", type=int, default=2, help="wrk threads")
+    add("--duration", type=int, default=10, help="seconds per measurement")
+    add("--warmup", type=int, default=2, help="seconds of load before each measurement")
+    add(
+        "--login-duration",
+        type=int,
+        default=10,
+        help="seconds of login at concurrency 1 (its latency is compared with bcrypt)",
+    )
+    add("--users", type=int, default=1000, help="users seeded")
+    add("--token-rows", type=int, default=1000, help="refresh-token rows at first")
+    add(
+        "--large-token-rows",
+        type=int,
+        default=1_000_000,
+        help="refresh-token rows for the second /users/me measurement",
+    )
+    add("--bcrypt-rounds", type=int, default=12, help="bcrypt cost (production default 12)")
+    add(
+        "--backend",
+        action="append",
+        choices=["sqlite", "postgresql"],
+        help="repeat for several (default: sqlite, and postgresql when BENCH_DATABASE_URL is set)",
+    )
+    add("--runs", type=int, default=1, help="whole runs; targets are judged on the medians")
+    add("--json", type=Path, default=RESULTS / "latest.json", help="where the JSON goes")
+    add(
+        "--smoke",
+        action="store_true",
+        help="a few seconds with tiny data: proves the benchmark runs (make test does this)",
+    )
+    options = parser.parse_args(argv)
+    if options.smoke:
+        options.__dict__.update(
+            workers=2,
+            connections=4,
+            duration=1,
+            warmup=0,
+            login_duration=1,
+            users=20,
+            token_rows=100,
+            large_token_rows=1000,
+            bcrypt_rounds=4,
+        )
+    if not options.backend:
+        options.backend = ["sqlite"] + (
+            ["postgresql"] if os.environ.get("BENCH_DATABASE_URL") else []
+        )
+    return options
+
+
+def main(argv=None):
+    options = parse_args(argv)
+    try:
+        wrk = find_wrk()
+    except LoadGeneratorError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    runs = []
+    for number in range(1, options.runs + 1):
+        print(f"== run {number} of {options.runs}", flush=True)
+        run = [bench_backend(backend, options, wrk) for backend in options.backend]
+        print(report.format_table(run))
+        print(report.format_figures(run), flush=True)
+        runs.append(run)
+    medians = report.median_figures(runs)
+    print()
+    print(report.format_targets(medians, len(runs)))
+    errors = sum(
+        sum(row["errors"].values()) + (row["requests"] == 0)
+        for run in runs
+        for backend in run
+        for row in backend["rows"].values()
+    )
+    write_json(options, runs, medians, errors)
+    if errors:
+        print(f"FAILED: {errors} request(s) errored (or a measurement served none)")
+        return 1
+    return 0
+
+
+def write_json(options, runs, medians, errors):
+    document = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "machine": {
+            "cpus": multiprocessing.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()},
+        "runs": runs,
+        "medians": medians,
+        "targets": report.target_results(medians),
+        "errors": errors,
+    }
+    options.json.parent.mkdir(parents=True, exist_ok=True)
+    options.json.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"JSON: {options.json}")
+
+
+def git_commit():
+    try:
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+            or None
+        )
+    except OSError:
+        return None
+
+
+@contextmanager
+def database(backend, directory):
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'bench.db'}"
+    else:
+        base = os.environ.get("BENCH_DATABASE_URL")
+        if not base:
+            raise SystemExit("--backend postgresql needs BENCH_DATABASE_URL")
+        # A throwaway database beside the one named: the benchmark never
+        # touches that database's own tables.
+        with postgres_database(base, "bench") as url:
+            yield url
+
+
+def server_env(options, url, secret_key):
+    return {
+        "APP_ENV": "production",
+        "SECRET_KEY": secret_key,
+        "DATABASE_URL": url,
+        "BCRYPT_LOG_ROUNDS": str(options.bcrypt_rounds),
+        "RATELIMIT_ENABLED": "true",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "LOGIN_RATE_LIMIT": UNLIMITED,
+        "REGISTER_RATE_LIMIT": UNLIMITED,
+        "REFRESH_RATE_LIMIT": UNLIMITED,
+        "METRICS_ENABLED": "false",
+        "GUNICORN_WORKER_CLASS": options.worker_class,
+        "GUNICORN_THREADS": str(options.threads),
+        "LOG_LEVEL": "info",
+    }
+
+
+def bench_backend(backend, options, wrk):
+    with tempfile.TemporaryDirectory(prefix="authsvc-bench-") as tmp:
+        tmp = Path(tmp)
+        with database(backend, tmp) as url:
+            return _bench_backend(backend, url, options, wrk, tmp)
+
+
+def _bench_backend(backend, url, options, wrk, tmp):
+    print(f"-- {backend}", flush=True)
+    secret_key = secrets.token_urlsafe(48)
+    env = server_env(options, url, secret_key)
+    rows = {}
+
+    def measure(key, server, script, data=None, warm_data=None, connections=None, **kw):
+        connections = connections or options.connections
+        threads = 1 if connections == 1 else options.wrk_threads
+        warmup = kw.pop("warmup", options.warmup)
+        if warmup:
+            run_wrk(
+                wrk,
+                server.url,
+                script,
+                connections=connections,
+                duration=warmup,
+                threads=threads,
+                data_file=warm_data or data,
+            )
+        result = run_wrk(
+            wrk,
+            server.url,
+            script,
+            connections=connections,
+            duration=kw.pop("duration", options.duration),
+            threads=threads,
+            data_file=data,
+        )
+        rows[key] = {"label": LABELS[key], "connections": connections, **result.as_dict()}
+        print(
+            f"   {LABELS[key]}: {result.rps:.1f} req/s, p50 {result.p50_ms:.2f} ms, "
+            f"errors {result.error_count}",
+            flush=True,
+        )
+
+    baseline = LiveServer(
+        url,
+        workers=options.workers,
+        env=env,
+        app="bench.baseline:app",
+        health_path="/ping",
+        log_path=tmp / "baseline.log",
+    )
+    with baseline:
+        measure("baseline", baseline, "baseline")
+
+    migrate(url, env)
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": secret_key,
+            "BCRYPT_LOG_ROUNDS": options.bcrypt_rounds,
+            "APP_ENV": "production",
+        }
+    )
+    pool = max(2 * options.connections, 64)
+    with app.app_context():
+        started = time.perf_counter()
+        user_ids = seed.seed_users(options.users)
+        seed.grow_token_tables(options.token_rows, user_ids)
+        small_rows = seed.token_rows()
+        files = {
+            name: write_lines(
+                tmp / f"{name}.txt", [pair[kind] for pair in seed.open_sessions(user_ids, pool)]
+            )
+            for name, kind in (
+                ("access", "access_token"),
+                ("refresh-warm", "refresh_token"),
+                ("refresh", "refresh_token"),
+            )
+        }
+        logins = [f"{seed.username(i)}\t{seed.PASSWORD}" for i in range(min(options.users, 100))]
+        files["login"] = write_lines(tmp / "login.txt", logins)
+        seed_seconds = time.perf_counter() - started
+        bcrypt_ms = time_bcrypt()
+
+    server = LiveServer(url, workers=options.workers, env=env, log_path=tmp / "authsvc.log")
+    with server:
+        measure("me", server, "me", data=files["access"])
+        measure(
+            "refresh", server, "refresh", data=files["refresh"], warm_data=files["refresh-warm"]
+        )
+        measure(
+            "login",
+            server,
+            "login",
+            data=files["login"],
+            connections=1,
+            duration=options.login_duration,
+            warmup=0,
+        )
+        with app.app_context():
+            started = time.perf_counter()
+            seed.grow_token_tables(options.large_token_rows, user_ids)
+            large_rows = seed.token_rows()
+            grow_seconds = time.perf_counter() - started
+            db.engine.dispose()
+        print(
+            f"   token tables grown to {large_rows:,} refresh-token rows in {grow_seconds:.0f} s",
+            flush=True,
+        )
+        measure("me_large", server, "me", data=files["access"])
+        rss = worker_peak_rss_mb(server.process.pid)
+    with app.app_context():
+        db.engine.dispose()
+
+    result = {
+        "backend": backend,
+        "workers": options.workers,
+        "worker_class": options.worker_class,
+        "connections": options.connections,
+        "bcrypt_rounds": options.bcrypt_rounds,
+        "bcrypt_verify_ms": bcrypt_ms,
+        "token_rows": {"small": small_rows, "large": large_rows},
+        "seed_seconds": round(seed_seconds + grow_seconds, 1),
+        "worker_peak_rss_mb": max(rss.values()),
+        "workers_peak_rss_mb": rss,
+        "rows": rows,
+    }
+    result["figures"] = report.figures(result)
+    return result
+
+
+def write_lines(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def time_bcrypt(samples=7):
+    """Median milliseconds of one verification, as login does it, at the app's cost."""
+    stored = passwords.hash_password(seed.PASSWORD)
+    passwords.verify_password(stored, seed.PASSWORD)
+    timings = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        passwords.verify_password(stored, seed.PASSWORD)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def worker_peak_rss_mb(master_pid):
+    """Peak resident set size (VmHWM) of each of the gunicorn master's workers."""
+    peaks = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+            )
+        except OSError:
+            continue
+        if int(fields["PPid"].strip()) == master_pid:
+            peaks[status.parent.name] = int(fields["VmHWM"].split()[0]) / 1024
+    if not peaks:
+        raise RuntimeError("no gunicorn workers found")
+    return peaks

@@ -1,0 +1,125 @@
+"""Data for the benchmark: users, filler rows in the token tables, live sessions.
+
+Users and filler rows go in with bulk INSERTs (one password hash shared by
+every user: hashing thousands at the production cost would take minutes and
+measure nothing). Sessions the load uses are opened by authsvc's own
+`tokens.start_session`, so their tokens are the real thing.
+"""
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func, insert, select, text
+
+from authsvc import passwords, tokens
+from authsvc.extensions import db
+from authsvc.models import LoginSession, RefreshToken, User, utcnow
+
+PASSWORD = "bench-Password-7431"
+CHUNK = 10_000
+
+
+def username(index):
+    return f"bench-user-{index}"
+
+
+def seed_users(count):
+    """Insert `count` active users sharing one hash of PASSWORD; return their ids."""
+    password_hash = passwords.hash_password(PASSWORD)
+    now = utcnow()
+    for start in range(0, count, CHUNK):
+        rows = [
+            {
+                "email": f"{username(i)}@example.com",
+                "username": username(i),
+                "username_key": username(i),
+                "full_name": f"Bench User {i}",
+                "password_hash": password_hash,
+                "is_active": True,
+                "is_admin": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(start, min(count, start + CHUNK))
+        ]
+        db.session.execute(insert(User.__table__), rows)
+    db.session.commit()
+    return db.session.execute(select(User.id).order_by(User.id)).scalars().all()
+
+
+def token_rows():
+    return db.session.execute(select(func.count()).select_from(RefreshToken)).scalar_one()
+
+
+def grow_token_tables(target, user_ids):
+    """Add filler until `refresh_tokens` holds `target` rows; return how many were added.
+
+    The filler looks like a service's history: sessions spread over the users,
+    each with a chain of two refresh tokens (the first rotated away), started
+    over the last 40 days (so a quarter have expired and await pruning), every
+    tenth one revoked.
+    """
+    missing = target - token_rows()
+    now = utcnow()
+    added = 0
+    while added < missing:
+        sessions, refresh = [], []
+        for n in range(min(CHUNK, (missing - added + 1) // 2)):
+            sid = uuid.uuid4().hex
+            started = now - timedelta(days=n % 40, seconds=n)
+            expires = started + timedelta(days=30)
+            sessions.append(
+                {
+                    "id": sid,
+                    "user_id": user_ids[n % len(user_ids)],
+                    "created_at": started,
+                    "last_used_at": started,
+                    "expires_at": expires,
+                    "revoked_at": started + timedelta(hours=1) if n % 10 == 0 else None,
+                    "user_agent": "authsvc-bench filler",
+                    "ip": "127.0.0.1",
+                }
+            )
+            first, second = str(uuid.uuid4()), str(uuid.uuid4())
+            chain = [(first, None, started + timedelta(minutes=15)), (second, first, None)]
+            for jti, parent, rotated in chain:
+                refresh.append(
+                    {
+                        "jti": jti,
+                        "session_id": sid,
+                        "parent_jti": parent,
+                        "created_at": started,
+                        "expires_at": expires,
+                        "rotated_at": rotated,
+                    }
+                )
+        refresh = refresh[: missing - added]
+        db.session.execute(insert(LoginSession.__table__), sessions)
+        db.session.execute(insert(RefreshToken.__table__), refresh)
+        db.session.commit()
+        added += len(refresh)
+    analyze()
+    return added
+
+
+def analyze():
+    """Refresh the planner's statistics, as autovacuum or an operator would."""
+    db.session.execute(text("ANALYZE"))
+    db.session.commit()
+
+
+def open_sessions(user_ids, count):
+    """Log `count` sessions in through authsvc's own code; return their token pairs."""
+    client = tokens.Client(ip="127.0.0.1", user_agent="authsvc-bench")
+    users = (
+        db.session.execute(select(User).where(User.id.in_(user_ids[: max(1, count)])))
+        .scalars()
+        .all()
+    )
+    pairs = []
+    for n in range(count):
+        pairs.append(tokens.start_session(users[n % len(users)], client))
+        if n % 500 == 499:
+            db.session.commit()
+    db.session.commit()
+    return pairs
