@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask import current_app, g, request
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from flask_jwt_extended.exceptions import JWTDecodeError, WrongTokenError
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from . import audit
 from .errors import TokenMissing, TokenRejected, bearer_challenge, problem
@@ -36,28 +36,32 @@ class Client:
         return cls(ip=request.remote_addr, user_agent=agent[:255] or None)
 
 
-def _new_pair(session, parent_jti=None):
-    """Add a refresh-token row for `session` and return the signed token pair."""
+NEW_LINK = insert(RefreshToken)
+
+
+def _new_pair(session_id, user_id, expires_at, parent_jti=None):
+    """Add a refresh-token row for a session and return the signed token pair."""
     now = utcnow()
     config = current_app.config
-    access_ttl = min(config["JWT_ACCESS_TOKEN_EXPIRES"], session.expires_at - now)
+    access_ttl = min(config["JWT_ACCESS_TOKEN_EXPIRES"], expires_at - now)
     refresh_jti = str(uuid.uuid4())
-    identity = str(session.user_id)
-    claims = {"sid": session.id}
+    identity = str(user_id)
+    claims = {"sid": session_id}
     access = create_access_token(identity, additional_claims=claims, expires_delta=access_ttl)
     refresh = create_refresh_token(
         identity,
         additional_claims={**claims, "jti": refresh_jti},
-        expires_delta=session.expires_at - now,
+        expires_delta=expires_at - now,
     )
-    db.session.add(
-        RefreshToken(
-            jti=refresh_jti,
-            session_id=session.id,
-            parent_jti=parent_jti,
-            created_at=now,
-            expires_at=session.expires_at,
-        )
+    db.session.execute(
+        NEW_LINK,
+        {
+            "jti": refresh_jti,
+            "session_id": session_id,
+            "parent_jti": parent_jti,
+            "created_at": now,
+            "expires_at": expires_at,
+        },
     )
     return {
         "access_token": access,
@@ -91,7 +95,7 @@ def start_session(user, client):
     )
     db.session.add(session)
     db.session.flush()
-    pair = _new_pair(session)
+    pair = _new_pair(session.id, user.id, session.expires_at)
     g.session_id = session.id
     return pair
 
@@ -106,49 +110,72 @@ def decode_refresh_token(encoded):
     return claims
 
 
+# The refresh path's statements, built once (see `rotate`).
+RETIRE = (
+    update(RefreshToken)
+    .where(
+        RefreshToken.jti == bindparam("token_jti"),
+        RefreshToken.session_id == bindparam("sid"),
+        RefreshToken.rotated_at.is_(None),
+    )
+    .values(rotated_at=bindparam("now"))
+)
+TOUCH_LIVE_SESSION = (
+    update(LoginSession)
+    .where(
+        LoginSession.id == bindparam("sid"),
+        LoginSession.user_id == bindparam("owner_id"),
+        LoginSession.revoked_at.is_(None),
+        LoginSession.expires_at > bindparam("now"),
+        select(User.id)
+        .where(User.id == LoginSession.user_id, User.is_active.is_(True))
+        .exists(),
+    )
+    .values(last_used_at=bindparam("now"), ip=bindparam("client_ip"), user_agent=bindparam("agent"))
+    .returning(LoginSession.expires_at)
+    .execution_options(synchronize_session=False)
+)
+
+
 def rotate(claims, client):
     """Retire the presented refresh token and issue the next pair; commits.
 
     The retirement is a compare-and-set (`UPDATE ... WHERE rotated_at IS NULL`),
     so of N concurrent uses exactly one wins, on SQLite and PostgreSQL alike.
     Any use of an already-rotated token is reuse: the session is revoked.
+    The winner then touches the session only while it is live and its user
+    active (one UPDATE ... RETURNING), and adds the next link of the chain.
     """
     now = utcnow()
-    jti, sid = claims["jti"], claims["sid"]
-    won = db.session.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.jti == jti,
-            RefreshToken.session_id == sid,
-            RefreshToken.rotated_at.is_(None),
-        )
-        .values(rotated_at=now)
-    ).rowcount
+    jti, sid, user_id = claims["jti"], claims["sid"], int(claims["sub"])
+    won = db.session.execute(RETIRE, {"token_jti": jti, "sid": sid, "now": now}).rowcount
     if won != 1:
         db.session.rollback()
         if db.session.get(RefreshToken, jti) is not None:
             revoke_session_by_id(sid)
             db.session.commit()
             g.reuse_detected = True
-            audit.failure("token.reuse_detected", user_id=int(claims["sub"]), session_id=sid)
+            audit.failure("token.reuse_detected", user_id=user_id, session_id=sid)
             raise TokenRejected("Refresh token reuse detected; the session has been revoked")
         raise TokenRejected("Token has been revoked")
 
-    session = db.session.execute(
-        select(LoginSession)
-        .join(User)
-        .where(LoginSession.id == sid, User.id == int(claims["sub"]), User.is_active.is_(True))
+    expires_at = db.session.execute(
+        TOUCH_LIVE_SESSION,
+        {
+            "sid": sid,
+            "owner_id": user_id,
+            "now": now,
+            "client_ip": client.ip,
+            "agent": client.user_agent,
+        },
     ).scalar_one_or_none()
-    if session is None or not session.is_live(now):
+    if expires_at is None:
         db.session.rollback()
         raise TokenRejected("Token has been revoked")
-    session.last_used_at = now
-    session.ip = client.ip
-    session.user_agent = client.user_agent
-    pair = _new_pair(session, parent_jti=jti)
+    pair = _new_pair(sid, user_id, expires_at, parent_jti=jti)
     db.session.commit()
     g.session_id = sid
-    audit.record("token.refresh", user_id=session.user_id, session_id=sid)
+    audit.record("token.refresh", user_id=user_id, session_id=sid)
     return pair
 
 
@@ -266,6 +293,14 @@ def decode_key(jwt_header, unverified_claims):
     return current_app.config["JWT_SECRET_KEY"]
 
 
+# Built once: a statement built per request costs more than the query itself.
+SESSION_AND_USER = (
+    select(User, LoginSession.revoked_at, LoginSession.expires_at)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(LoginSession.id == bindparam("sid"), User.id == bindparam("user_id"))
+)
+
+
 @jwt.token_in_blocklist_loader
 def is_revoked(jwt_header, claims):
     """One indexed lookup: the token's session is live and its user active.
@@ -273,11 +308,9 @@ def is_revoked(jwt_header, claims):
     The user found here is kept for `user_lookup_loader`, so an authenticated
     request costs a single query.
     """
-    user_id = int(claims["sub"])
+    sid = claims["sid"]
     row = db.session.execute(
-        select(User, LoginSession.revoked_at, LoginSession.expires_at)
-        .join(LoginSession, LoginSession.user_id == User.id)
-        .where(LoginSession.id == str(claims["sid"]), User.id == user_id)
+        SESSION_AND_USER, {"sid": sid, "user_id": int(claims["sub"])}
     ).first()
     if row is None:
         return True
@@ -285,7 +318,7 @@ def is_revoked(jwt_header, claims):
     if revoked_at is not None or expires_at <= utcnow() or not user.is_active:
         return True
     g.authenticated_user = user
-    g.session_id = claims["sid"]
+    g.session_id = sid
     return False
 
 

@@ -1,6 +1,7 @@
 """Cross-cutting HTTP and database behaviour: headers on every response, SQLite setup."""
 
 from flask import request
+from flask.sessions import SessionInterface
 from sqlalchemy import event
 
 from .extensions import db
@@ -16,7 +17,22 @@ DOCS_CSP = (
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
+class NoCookieSession(SessionInterface):
+    """authsvc keeps no state in cookies: no session cookie is read or ever set.
+
+    Flask's default would build a signing serializer and look for a cookie on
+    every request; this one hands Flask its null session at once.
+    """
+
+    def open_session(self, app, request):
+        return None
+
+    def save_session(self, app, session, response):
+        return None
+
+
 def register_hooks(app):
+    app.session_interface = NoCookieSession()
     app.before_request(normalize_bearer_scheme)
     app.after_request(set_security_headers)
 
@@ -31,19 +47,33 @@ def normalize_bearer_scheme():
         request.environ["HTTP_AUTHORIZATION"] = "Bearer " + header[7:]
 
 
+COMMON_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+)
+API_HEADERS = (*COMMON_HEADERS, ("Content-Security-Policy", API_CSP), ("Pragma", "no-cache"))
+DOCS_HEADERS = (*COMMON_HEADERS, ("Content-Security-Policy", DOCS_CSP))
+OTHER_HEADERS = (*COMMON_HEADERS, ("Content-Security-Policy", API_CSP))
+
+
 def set_security_headers(response):
-    headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("X-Frame-Options", "DENY")
-    if request.path in DOCS_PATHS:
-        headers.setdefault("Content-Security-Policy", DOCS_CSP)
-    elif not request.path.startswith("/docs-assets/"):
-        headers.setdefault("Content-Security-Policy", API_CSP)
-    if request.path.startswith("/api/") or request.path == "/health":
+    """Add what a view did not set itself (one pass over the headers, not one per name)."""
+    path = request.path
+    if path.startswith("/api/") or path == "/health":
+        defaults = API_HEADERS
         # Tokens and user data must never sit in a shared or browser cache.
-        headers["Cache-Control"] = "no-store"
-        headers.setdefault("Pragma", "no-cache")
+        response.headers["Cache-Control"] = "no-store"
+    elif path in DOCS_PATHS:
+        defaults = DOCS_HEADERS
+    elif path.startswith("/docs-assets/"):
+        defaults = COMMON_HEADERS
+    else:
+        defaults = OTHER_HEADERS
+    present = {name.lower() for name, _ in response.headers}
+    for name, value in defaults:
+        if name.lower() not in present:
+            response.headers.add(name, value)
     return response
 
 

@@ -264,24 +264,15 @@ def _bench_backend(backend, url, options, wrk, tmp):
             "APP_ENV": "production",
         }
     )
-    pool = max(2 * options.connections, 64)
     with app.app_context():
         started = time.perf_counter()
-        user_ids = seed.seed_users(options.users)
-        seed.grow_token_tables(options.token_rows, user_ids)
+        user_ids, files = seed.prepare(
+            tmp,
+            users=options.users,
+            token_rows=options.token_rows,
+            sessions=max(2 * options.connections, 64),
+        )
         small_rows = seed.token_rows()
-        files = {
-            name: write_lines(
-                tmp / f"{name}.txt", [pair[kind] for pair in seed.open_sessions(user_ids, pool)]
-            )
-            for name, kind in (
-                ("access", "access_token"),
-                ("refresh-warm", "refresh_token"),
-                ("refresh", "refresh_token"),
-            )
-        }
-        logins = [f"{seed.username(i)}\t{seed.PASSWORD}" for i in range(min(options.users, 100))]
-        files["login"] = write_lines(tmp / "login.txt", logins)
         seed_seconds = time.perf_counter() - started
         bcrypt_ms = time_bcrypt()
 
@@ -330,11 +321,6 @@ def _bench_backend(backend, url, options, wrk, tmp):
     }
     result["figures"] = report.figures(result)
     return result
-
-
-def write_lines(path, lines):
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def time_bcrypt(samples=7):

@@ -123,3 +123,30 @@ def open_sessions(user_ids, count):
             db.session.commit()
     db.session.commit()
     return pairs
+
+
+def prepare(directory, *, users, token_rows, sessions):
+    """Seed a migrated database and write wrk's data files under `directory`.
+
+    Returns the user ids and the files: `access` (access tokens), `refresh`
+    and `refresh-warm` (refresh tokens of distinct sessions), `login`
+    (username and password). Needs an app context.
+    """
+    user_ids = seed_users(users)
+    grow_token_tables(token_rows, user_ids)
+    files = {}
+    for name, kind in (
+        ("access", "access_token"),
+        ("refresh-warm", "refresh_token"),
+        ("refresh", "refresh_token"),
+    ):
+        pairs = open_sessions(user_ids, sessions)
+        files[name] = write_lines(directory / f"{name}.txt", [pair[kind] for pair in pairs])
+    logins = [f"{username(i)}\t{PASSWORD}" for i in range(min(users, 100))]
+    files["login"] = write_lines(directory / "login.txt", logins)
+    return user_ids, files
+
+
+def write_lines(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    return path
