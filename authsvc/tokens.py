@@ -127,9 +127,7 @@ TOUCH_LIVE_SESSION = (
         LoginSession.user_id == bindparam("owner_id"),
         LoginSession.revoked_at.is_(None),
         LoginSession.expires_at > bindparam("now"),
-        select(User.id)
-        .where(User.id == LoginSession.user_id, User.is_active.is_(True))
-        .exists(),
+        select(User.id).where(User.id == LoginSession.user_id, User.is_active.is_(True)).exists(),
     )
     .values(last_used_at=bindparam("now"), ip=bindparam("client_ip"), user_agent=bindparam("agent"))
     .returning(LoginSession.expires_at)
@@ -309,9 +307,7 @@ def is_revoked(jwt_header, claims):
     request costs a single query.
     """
     sid = claims["sid"]
-    row = db.session.execute(
-        SESSION_AND_USER, {"sid": sid, "user_id": int(claims["sub"])}
-    ).first()
+    row = db.session.execute(SESSION_AND_USER, {"sid": sid, "user_id": int(claims["sub"])}).first()
     if row is None:
         return True
     user, revoked_at, expires_at = row

@@ -47,48 +47,89 @@ def main(argv=None):
         tmp = Path(tmp)
         with database(options.backend, tmp) as url:
             secret_key = secrets.token_urlsafe(48)
-            env = server_env(argparse.Namespace(bcrypt_rounds=12, worker_class="sync", threads=1),
-                             url, secret_key)
+            env = server_env(
+                argparse.Namespace(bcrypt_rounds=12, worker_class="sync", threads=1),
+                url,
+                secret_key,
+            )
             files = {}
             if options.endpoint == "baseline":
-                server = LiveServer(url, workers=1, env=env, app="bench.baseline:app",
-                                    health_path="/ping")
+                server = LiveServer(
+                    url, workers=1, env=env, app="bench.baseline:app", health_path="/ping"
+                )
             else:
                 migrate(url, env)
-                app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secret_key,
-                                  "APP_ENV": "production"})
+                app = create_app(
+                    {
+                        "SQLALCHEMY_DATABASE_URI": url,
+                        "SECRET_KEY": secret_key,
+                        "APP_ENV": "production",
+                    }
+                )
                 with app.app_context():
-                    _, files = seed.prepare(tmp, users=100, token_rows=options.token_rows,
-                                            sessions=4 * options.connections)
+                    _, files = seed.prepare(
+                        tmp,
+                        users=100,
+                        token_rows=options.token_rows,
+                        sessions=4 * options.connections,
+                    )
                     db.engine.dispose()
                 server = LiveServer(url, workers=1, env=env)
             with server:
                 [worker] = worker_peak_rss_mb(server.process.pid)
                 data = {"me": "access", "refresh": "refresh", "login": "login"}.get(
-                    options.endpoint)
+                    options.endpoint
+                )
                 # Warm the worker first: imports and statement caches are not the hot path.
-                run_wrk(wrk, server.url, SCRIPTS[options.endpoint], connections=1, duration=1,
-                        threads=1, data_file=files.get("refresh-warm" if data == "refresh"
-                                                       else data))
+                run_wrk(
+                    wrk,
+                    server.url,
+                    SCRIPTS[options.endpoint],
+                    connections=1,
+                    duration=1,
+                    threads=1,
+                    data_file=files.get("refresh-warm" if data == "refresh" else data),
+                )
                 results = []
-                load = threading.Thread(target=lambda *a, **kw: results.append(run_wrk(*a, **kw)),
-                                        args=(wrk, server.url, SCRIPTS[options.endpoint]),
-                                        kwargs={"connections": options.connections,
-                                                "duration": options.duration + 2,
-                                                "threads": 1,
-                                                "data_file": files.get(data)})
+                load = threading.Thread(
+                    target=lambda *a, **kw: results.append(run_wrk(*a, **kw)),
+                    args=(wrk, server.url, SCRIPTS[options.endpoint]),
+                    kwargs={
+                        "connections": options.connections,
+                        "duration": options.duration + 2,
+                        "threads": 1,
+                        "data_file": files.get(data),
+                    },
+                )
                 load.start()
                 stem = options.out / f"profile-{options.endpoint}-{options.backend}"
                 for fmt, suffix in (("raw", ".txt"),):
-                    subprocess.run([py_spy, "record", "--pid", worker, "--duration",
-                                    str(options.duration), "--rate", str(options.rate),
-                                    "--nonblocking", "--format", fmt, "--output",
-                                    str(stem) + suffix], check=True, capture_output=True)
+                    subprocess.run(
+                        [
+                            py_spy,
+                            "record",
+                            "--pid",
+                            worker,
+                            "--duration",
+                            str(options.duration),
+                            "--rate",
+                            str(options.rate),
+                            "--nonblocking",
+                            "--format",
+                            fmt,
+                            "--output",
+                            str(stem) + suffix,
+                        ],
+                        check=True,
+                        capture_output=True,
+                    )
                 load.join()
     [result] = results
-    print(f"wrk: {result.requests} requests in {result.seconds:.1f} s "
-          f"({result.rps:.0f}/s, errors {result.error_count}) over the {options.duration} s "
-          "py-spy recorded plus 2 s")
+    print(
+        f"wrk: {result.requests} requests in {result.seconds:.1f} s "
+        f"({result.rps:.0f}/s, errors {result.error_count}) over the {options.duration} s "
+        "py-spy recorded plus 2 s"
+    )
     print(summarize(Path(str(stem) + ".txt"), options.top))
     print(f"collapsed stacks: {stem}.txt")
 
