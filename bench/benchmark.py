@@ -201,6 +201,18 @@ def server_env(options, url, secret_key):
     }
 
 
+def authsvc_app(url, secret_key, bcrypt_rounds):
+    """authsvc configured as its benchmarked servers are, to seed and time in this process."""
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": secret_key,
+            "BCRYPT_LOG_ROUNDS": bcrypt_rounds,
+            "APP_ENV": "production",
+        }
+    )
+
+
 def bench_backend(backend, options, wrk):
     with tempfile.TemporaryDirectory(prefix="authsvc-bench-") as tmp:
         tmp = Path(tmp)
@@ -214,28 +226,28 @@ def _bench_backend(backend, url, options, wrk, tmp):
     env = server_env(options, url, secret_key)
     rows = {}
 
-    def measure(key, server, script, data=None, warm_data=None, connections=None, **kw):
+    def measure(
+        key,
+        server,
+        script,
+        data=None,
+        *,
+        warm_data=None,
+        connections=None,
+        duration=None,
+        warmup=None,
+    ):
+        """wrk on `server` (after `warmup` seconds on `warm_data`); the row goes to `rows`."""
         connections = connections or options.connections
-        threads = 1 if connections == 1 else options.wrk_threads
-        warmup = kw.pop("warmup", options.warmup)
+        load = {
+            "connections": connections,
+            "threads": 1 if connections == 1 else options.wrk_threads,
+        }
+        warmup = options.warmup if warmup is None else warmup
         if warmup:
-            run_wrk(
-                wrk,
-                server.url,
-                script,
-                connections=connections,
-                duration=warmup,
-                threads=threads,
-                data_file=warm_data or data,
-            )
+            run_wrk(wrk, server.url, script, duration=warmup, data_file=warm_data or data, **load)
         result = run_wrk(
-            wrk,
-            server.url,
-            script,
-            connections=connections,
-            duration=kw.pop("duration", options.duration),
-            threads=threads,
-            data_file=data,
+            wrk, server.url, script, duration=duration or options.duration, data_file=data, **load
         )
         rows[key] = {"label": LABELS[key], "connections": connections, **result.as_dict()}
         print(
@@ -256,14 +268,7 @@ def _bench_backend(backend, url, options, wrk, tmp):
         measure("baseline", baseline, "baseline")
 
     migrate(url, env)
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "SECRET_KEY": secret_key,
-            "BCRYPT_LOG_ROUNDS": options.bcrypt_rounds,
-            "APP_ENV": "production",
-        }
-    )
+    app = authsvc_app(url, secret_key, options.bcrypt_rounds)
     with app.app_context():
         started = time.perf_counter()
         user_ids, files = seed.prepare(
@@ -296,7 +301,6 @@ def _bench_backend(backend, url, options, wrk, tmp):
             seed.grow_token_tables(options.large_token_rows, user_ids)
             large_rows = seed.token_rows()
             grow_seconds = time.perf_counter() - started
-            db.engine.dispose()
         print(
             f"   token tables grown to {large_rows:,} refresh-token rows in {grow_seconds:.0f} s",
             flush=True,
@@ -304,7 +308,7 @@ def _bench_backend(backend, url, options, wrk, tmp):
         measure("me_large", server, "me", data=files["access"])
         rss = worker_peak_rss_mb(server.process.pid)
     with app.app_context():
-        db.engine.dispose()
+        db.engine.dispose()  # before the throwaway database is dropped
 
     result = {
         "backend": backend,
@@ -335,18 +339,27 @@ def time_bcrypt(samples=7):
     return statistics.median(timings)
 
 
-def worker_peak_rss_mb(master_pid):
-    """Peak resident set size (VmHWM) of each of the gunicorn master's workers."""
-    peaks = {}
-    for status in Path("/proc").glob("[0-9]*/status"):
+def worker_pids(master_pid):
+    """The pids of the gunicorn master's workers (its child processes)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = dict(
-                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
-            )
+            # `pid (comm) state ppid ...`: comm may hold spaces, so split after it.
+            fields = stat.read_text().rpartition(")")[2].split()
         except OSError:
             continue
-        if int(fields["PPid"].strip()) == master_pid:
-            peaks[status.parent.name] = int(fields["VmHWM"].split()[0]) / 1024
-    if not peaks:
+        if int(fields[1]) == master_pid:
+            pids.append(int(stat.parent.name))
+    if not pids:
         raise RuntimeError("no gunicorn workers found")
+    return sorted(pids)
+
+
+def worker_peak_rss_mb(master_pid):
+    """Peak resident set size (VmHWM, MB) of each of the gunicorn master's workers."""
+    peaks = {}
+    for pid in worker_pids(master_pid):
+        status = Path(f"/proc/{pid}/status").read_text()
+        hwm = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+        peaks[str(pid)] = int(hwm.split()[1]) / 1024
     return peaks

@@ -4,8 +4,8 @@
 
 One sync worker serves authsvc (seeded as by the benchmark) while wrk drives
 the endpoint; py-spy records that worker without pausing it. Prints the
-functions with the most inclusive and self time, and keeps the raw collapsed
-stacks and a speedscope file under bench/results/ (open at speedscope.app).
+functions with the most inclusive and self time, and keeps py-spy's collapsed
+stacks under bench/results/ (any flame-graph tool reads them).
 """
 
 import argparse
@@ -18,20 +18,26 @@ import tempfile
 import threading
 from pathlib import Path
 
-from authsvc import create_app
 from authsvc.extensions import db
 from tests.live_server import LiveServer, migrate
 
 from . import seed
-from .benchmark import RESULTS, database, server_env, worker_peak_rss_mb
+from .benchmark import RESULTS, authsvc_app, database, server_env, worker_pids
 from .loadgen import find_wrk, run_wrk
 
-SCRIPTS = {"me": "me", "refresh": "refresh", "login": "login", "baseline": "baseline"}
+# endpoint -> (wrk script, data file measured, data file for the warm-up)
+ENDPOINTS = {
+    "baseline": ("baseline", None, None),
+    "me": ("me", "access", "access"),
+    "refresh": ("refresh", "refresh", "refresh-warm"),
+    "login": ("login", "login", "login"),
+}
+BCRYPT_ROUNDS = 12
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("--endpoint", choices=sorted(SCRIPTS), default="me")
+    parser.add_argument("--endpoint", choices=sorted(ENDPOINTS), default="me")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=4)
@@ -42,30 +48,24 @@ def main(argv=None):
     options = parser.parse_args(argv)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     wrk = find_wrk()
+    script, measured, warm = ENDPOINTS[options.endpoint]
+    stacks = options.out / f"profile-{options.endpoint}-{options.backend}.txt"
     options.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="authsvc-profile-") as tmp:
         tmp = Path(tmp)
         with database(options.backend, tmp) as url:
             secret_key = secrets.token_urlsafe(48)
-            env = server_env(
-                argparse.Namespace(bcrypt_rounds=12, worker_class="sync", threads=1),
-                url,
-                secret_key,
+            settings = argparse.Namespace(
+                bcrypt_rounds=BCRYPT_ROUNDS, worker_class="sync", threads=1
             )
+            env = server_env(settings, url, secret_key)
             files = {}
-            if options.endpoint == "baseline":
-                server = LiveServer(
-                    url, workers=1, env=env, app="bench.baseline:app", health_path="/ping"
-                )
+            if script == "baseline":
+                app_target = {"app": "bench.baseline:app", "health_path": "/ping"}
             else:
+                app_target = {}
                 migrate(url, env)
-                app = create_app(
-                    {
-                        "SQLALCHEMY_DATABASE_URI": url,
-                        "SECRET_KEY": secret_key,
-                        "APP_ENV": "production",
-                    }
-                )
+                app = authsvc_app(url, secret_key, BCRYPT_ROUNDS)
                 with app.app_context():
                     _, files = seed.prepare(
                         tmp,
@@ -74,55 +74,52 @@ def main(argv=None):
                         sessions=4 * options.connections,
                     )
                     db.engine.dispose()
-                server = LiveServer(url, workers=1, env=env)
-            with server:
-                [worker] = worker_peak_rss_mb(server.process.pid)
-                data = {"me": "access", "refresh": "refresh", "login": "login"}.get(
-                    options.endpoint
-                )
+            with LiveServer(url, workers=1, env=env, **app_target) as server:
+                [worker] = worker_pids(server.process.pid)
                 # Warm the worker first: imports and statement caches are not the hot path.
                 run_wrk(
                     wrk,
                     server.url,
-                    SCRIPTS[options.endpoint],
+                    script,
                     connections=1,
                     duration=1,
                     threads=1,
-                    data_file=files.get("refresh-warm" if data == "refresh" else data),
+                    data_file=files.get(warm),
                 )
                 results = []
                 load = threading.Thread(
-                    target=lambda *a, **kw: results.append(run_wrk(*a, **kw)),
-                    args=(wrk, server.url, SCRIPTS[options.endpoint]),
-                    kwargs={
-                        "connections": options.connections,
-                        "duration": options.duration + 2,
-                        "threads": 1,
-                        "data_file": files.get(data),
-                    },
+                    target=lambda: results.append(
+                        run_wrk(
+                            wrk,
+                            server.url,
+                            script,
+                            connections=options.connections,
+                            duration=options.duration + 2,
+                            threads=1,
+                            data_file=files.get(measured),
+                        )
+                    )
                 )
                 load.start()
-                stem = options.out / f"profile-{options.endpoint}-{options.backend}"
-                for fmt, suffix in (("raw", ".txt"),):
-                    subprocess.run(
-                        [
-                            py_spy,
-                            "record",
-                            "--pid",
-                            worker,
-                            "--duration",
-                            str(options.duration),
-                            "--rate",
-                            str(options.rate),
-                            "--nonblocking",
-                            "--format",
-                            fmt,
-                            "--output",
-                            str(stem) + suffix,
-                        ],
-                        check=True,
-                        capture_output=True,
-                    )
+                subprocess.run(
+                    [
+                        py_spy,
+                        "record",
+                        "--pid",
+                        str(worker),
+                        "--duration",
+                        str(options.duration),
+                        "--rate",
+                        str(options.rate),
+                        "--nonblocking",
+                        "--format",
+                        "raw",
+                        "--output",
+                        str(stacks),
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
                 load.join()
     [result] = results
     print(
@@ -130,8 +127,8 @@ def main(argv=None):
         f"({result.rps:.0f}/s, errors {result.error_count}) over the {options.duration} s "
         "py-spy recorded plus 2 s"
     )
-    print(summarize(Path(str(stem) + ".txt"), options.top))
-    print(f"collapsed stacks: {stem}.txt")
+    print(summarize(stacks, options.top))
+    print(f"collapsed stacks: {stacks}")
 
 
 def summarize(path, top):

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import websocket
 
+from tests.live_server import spawn
+
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -73,24 +75,17 @@ class Browser:
         if not binary:
             raise BrowserError("chromium is not installed (apt-get install chromium)")
         self.profile_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        try:
-            self.process = subprocess.Popen(
-                [
-                    binary,
-                    *CHROMIUM_FLAGS,
-                    f"--user-data-dir={self.profile_dir}",
-                    "--remote-debugging-address=127.0.0.1",
-                    "--remote-debugging-port=0",
-                    "about:blank",
-                ],
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        finally:
-            if log is not subprocess.DEVNULL:
-                log.close()  # chromium holds its own copy
+        self.process = spawn(
+            [
+                binary,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={self.profile_dir}",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            self.log_path,
+        )
         port_file = self.profile_dir / "DevToolsActivePort"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -19,6 +19,18 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def spawn(command, log_path=None, **popen_args):
+    """Start `command` in a process group of its own, output appended to `log_path`."""
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        return subprocess.Popen(
+            command, stdout=log, stderr=log, start_new_session=True, **popen_args
+        )
+    finally:
+        if log is not subprocess.DEVNULL:
+            log.close()  # the child holds its own copy
+
+
 def migrate(database_url, env=None):
     """Run `flask db upgrade` against `database_url` (the operators' own path)."""
     run_env = {**os.environ, **(env or {}), "DATABASE_URL": database_url, "FLASK_APP": "wsgi"}
@@ -70,19 +82,12 @@ class LiveServer:
         self.process = None
 
     def start(self, timeout=30):
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        try:
-            self.process = subprocess.Popen(
-                [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", self.app],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        finally:
-            if log is not subprocess.DEVNULL:
-                log.close()  # gunicorn holds its own copy
+        self.process = spawn(
+            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", self.app],
+            self.log_path,
+            cwd=ROOT,
+            env=self.env,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

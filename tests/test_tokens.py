@@ -3,10 +3,10 @@
 from datetime import timedelta
 
 import jwt as pyjwt
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from authsvc.extensions import db
-from authsvc.models import LoginSession, RefreshToken, utcnow
+from authsvc.models import LoginSession, RefreshToken, User, utcnow
 from tests.conftest import TEST_SECRET_KEY
 
 
@@ -60,3 +60,43 @@ def test_expired_session_refuses_its_tokens(app, client, auth, user):
     assert client.get("/api/v1/users/me", headers=headers).status_code == 401
     refresh = client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert refresh.status_code == 401
+
+
+def test_refresh_records_the_client_on_its_session(app, client, auth, user):
+    """DESIGN: a session's `ip` and `user_agent` are those of its latest login or refresh."""
+    pair = auth.login("ada")
+    with app.app_context():
+        before = db.session.execute(select(LoginSession)).scalar_one()
+        created_at, expires_at, last_used_at = (
+            before.created_at,
+            before.expires_at,
+            before.last_used_at,
+        )
+    response = client.post(
+        "/api/v1/auth/refresh",
+        json={"refresh_token": pair["refresh_token"]},
+        headers={"User-Agent": "phone-app/2"},
+        environ_base={"REMOTE_ADDR": "10.1.2.3"},
+    )
+    assert response.status_code == 200
+    with app.app_context():
+        after = db.session.execute(select(LoginSession)).scalar_one()
+        assert (after.ip, after.user_agent) == ("10.1.2.3", "phone-app/2")
+        assert after.last_used_at >= last_used_at
+        assert (after.created_at, after.expires_at) == (created_at, expires_at)
+
+
+def test_a_refused_refresh_leaves_the_chain_untouched(app, client, auth, user):
+    """A refresh refused for an inactive user retires nothing: it is no later 'reuse'."""
+    pair = auth.login("ada")
+    body = {"refresh_token": pair["refresh_token"]}
+    with app.app_context():
+        db.session.execute(update(User).where(User.id == user["id"]).values(is_active=False))
+        db.session.commit()
+    assert client.post("/api/v1/auth/refresh", json=body).status_code == 401
+    with app.app_context():
+        [row] = db.session.execute(select(RefreshToken)).scalars().all()
+        assert row.rotated_at is None
+        db.session.execute(update(User).where(User.id == user["id"]).values(is_active=True))
+        db.session.commit()
+    assert client.post("/api/v1/auth/refresh", json=body).status_code == 200

@@ -95,3 +95,23 @@ def test_sqlite_runs_in_wal_with_busy_timeout_and_foreign_keys(tmp_path):
         "foreign_keys": 1,
         "synchronous": 2,
     }  # FULL
+
+
+def test_no_cors_origins_means_no_cors_headers(database_url):
+    """With BACKEND_CORS_ORIGINS empty, no origin is allowed, preflight included."""
+    app = make_app(database_url, BACKEND_CORS_ORIGINS=[])
+    client = app.test_client()
+    preflight = client.options(
+        "/api/v1/users/me",
+        headers={"Origin": "http://allowed.example", "Access-Control-Request-Method": "GET"},
+    )
+    simple = client.get("/health", headers={"Origin": "http://allowed.example"})
+    for response in (preflight, simple):
+        assert not [name for name, _ in response.headers if name.startswith("Access-Control")]
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_servers_leave_alembic_to_the_command_line(app):
+    """Flask-Migrate is registered only when the `flask` command loads the app."""
+    assert "migrate" not in app.extensions
