@@ -177,6 +177,15 @@ def rotate(claims, client):
     return pair
 
 
+# The owner of a session, if active. Sessions are found by primary key only
+# (see SESSION_AND_USER); the owner is compared in Python.
+SESSION_OWNER = (
+    select(LoginSession.user_id)
+    .join(User, User.id == LoginSession.user_id)
+    .where(LoginSession.id == bindparam("sid"), User.is_active.is_(True))
+)
+
+
 def logout(claims):
     """End the session of a verified refresh token; commits.
 
@@ -184,12 +193,8 @@ def logout(claims):
     user be active: a deleted or deactivated user's token is refused.
     """
     sid, user_id = claims["sid"], int(claims["sub"])
-    exists = db.session.execute(
-        select(LoginSession.id)
-        .join(User)
-        .where(LoginSession.id == sid, User.id == user_id, User.is_active.is_(True))
-    ).first()
-    if exists is None:
+    owner = db.session.execute(SESSION_OWNER, {"sid": sid}).scalar_one_or_none()
+    if owner != user_id:
         raise TokenRejected("Token has been revoked")
     revoked = revoke_session_by_id(sid)
     db.session.commit()
@@ -273,29 +278,43 @@ def prune_expired():
 # --- flask-jwt-extended callbacks -------------------------------------------
 
 
-@jwt.decode_key_loader
-def decode_key(jwt_header, unverified_claims):
-    """Refuse a token lacking any claim the contract requires, then give the key."""
+@jwt.claims_check
+def check_claims(claims):
+    """Refuse a verified token lacking a claim the contract requires, or of a shape never issued."""
     for claim in REQUIRED_CLAIMS:
-        if claim not in unverified_claims:
+        if claim not in claims:
             raise JWTDecodeError(f"Missing claim: {claim}")
-    if unverified_claims["type"] not in ("access", "refresh"):
+    if claims["type"] not in ("access", "refresh"):
         raise JWTDecodeError("Unknown token type")
     # Shapes of what we issue: a decimal user id, a session id (never raw input
     # for the database, whoever holds the key).
-    subject, sid = unverified_claims["sub"], unverified_claims["sid"]
+    subject, sid = claims["sub"], claims["sid"]
     if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
         raise JWTDecodeError("Invalid claim: sub")
     if not (isinstance(sid, str) and is_session_id(sid)):
         raise JWTDecodeError("Invalid claim: sid")
-    return current_app.config["JWT_SECRET_KEY"]
 
 
+# What a request may read of its caller: never the password hash.
+PRINCIPAL = (
+    User.id,
+    User.email,
+    User.username,
+    User.full_name,
+    User.is_active,
+    User.is_admin,
+    User.created_at,
+    User.updated_at,
+)
 # Built once: a statement built per request costs more than the query itself.
+# Found by the session's primary key alone: with `user_id = ?` in the WHERE
+# clause too, SQLite may plan (from statistics of a young database, kept by
+# long-lived connections) to scan that user's sessions instead, which slows
+# down as they accumulate. The owner is compared in Python.
 SESSION_AND_USER = (
-    select(User, LoginSession.revoked_at, LoginSession.expires_at)
+    select(*PRINCIPAL, LoginSession.revoked_at, LoginSession.expires_at)
     .join(LoginSession, LoginSession.user_id == User.id)
-    .where(LoginSession.id == bindparam("sid"), User.id == bindparam("user_id"))
+    .where(LoginSession.id == bindparam("sid"))
 )
 
 
@@ -303,24 +322,42 @@ SESSION_AND_USER = (
 def is_revoked(jwt_header, claims):
     """One indexed lookup: the token's session is live and its user active.
 
-    The user found here is kept for `user_lookup_loader`, so an authenticated
-    request costs a single query.
+    The check reads plain rows on a connection of its own, not ORM objects
+    through the request's session (that saves ~120 µs, a fifth of an
+    authenticated request). The user's row is kept for `user_lookup_loader`, so an
+    authenticated request costs a single query.
     """
     sid = claims["sid"]
-    row = db.session.execute(SESSION_AND_USER, {"sid": sid, "user_id": int(claims["sub"])}).first()
-    if row is None:
+    with db.engine.connect() as connection:
+        row = connection.execute(SESSION_AND_USER, {"sid": sid}).first()
+    if (
+        row is None
+        or row.id != int(claims["sub"])
+        or row.revoked_at is not None
+        or row.expires_at <= utcnow()
+        or not row.is_active
+    ):
         return True
-    user, revoked_at, expires_at = row
-    if revoked_at is not None or expires_at <= utcnow() or not user.is_active:
-        return True
-    g.authenticated_user = user
+    g.authenticated_user = row
     g.session_id = sid
     return False
 
 
 @jwt.user_lookup_loader
 def load_user(jwt_header, claims):
+    """The caller as a read-only row (`current_user.id`, `.is_admin`, ...).
+
+    A view that changes the caller loads them as a model (`caller_for_update`).
+    """
     return g.get("authenticated_user")
+
+
+def caller_for_update():
+    """The calling user as a model to change, or 401 if they went away meanwhile."""
+    user = db.session.get(User, g.authenticated_user.id)
+    if user is None or not user.is_active:
+        raise TokenRejected("Token has been revoked")
+    return user
 
 
 def register_jwt_error_loaders(manager):

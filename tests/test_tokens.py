@@ -3,8 +3,9 @@
 from datetime import timedelta
 
 import jwt as pyjwt
-from sqlalchemy import select, update
+from sqlalchemy import event, select, text, update
 
+from authsvc import tokens
 from authsvc.extensions import db
 from authsvc.models import LoginSession, RefreshToken, User, utcnow
 from tests.conftest import TEST_SECRET_KEY
@@ -100,3 +101,95 @@ def test_a_refused_refresh_leaves_the_chain_untouched(app, client, auth, user):
         db.session.execute(update(User).where(User.id == user["id"]).values(is_active=True))
         db.session.commit()
     assert client.post("/api/v1/auth/refresh", json=body).status_code == 200
+
+
+def test_an_authenticated_request_costs_one_query_that_never_reads_the_hash(
+    app, client, auth, user
+):
+    """The revocation check loads the caller too; GET /users/me needs nothing more."""
+    token = auth.login("ada")["access_token"]
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200 and response.get_json()["username"] == "ada"
+    assert len(statements) == 1
+    assert "password_hash" not in statements[0]
+
+
+def test_a_profile_change_applies_to_the_caller_as_stored_now(app, client, auth, user):
+    """PATCH /users/me loads the caller afresh: a change made meanwhile is not overwritten."""
+    token = auth.login("ada")["access_token"]
+    with app.app_context():
+        db.session.execute(update(User).values(full_name="Set by an admin"))
+        db.session.commit()
+    response = client.patch(
+        "/api/v1/users/me",
+        json={"username": "ada_l"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200
+    assert response.get_json()["username"] == "ada_l"
+    assert response.get_json()["full_name"] == "Set by an admin"
+
+
+def query_plan(statement, **values):
+    """The database's plan for `statement` with `values` bound, one line per step."""
+    sql = statement.params(**values).compile(db.engine, compile_kwargs={"literal_binds": True})
+    if db.engine.dialect.name == "sqlite":
+        return [row[3] for row in db.session.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
+    # A handful of rows: PostgreSQL would rightly scan them all; ask for its index path.
+    db.session.execute(text("SET LOCAL enable_seqscan = off"))
+    return [row[0].strip() for row in db.session.execute(text(f"EXPLAIN {sql}"))]
+
+
+def test_sessions_are_found_by_primary_key_whatever_the_statistics_say(app, make_user):
+    """The per-request lookups must not scan a user's sessions (which grow without bound).
+
+    Statistics of a young database (one session per user) make SQLite scan
+    `ix_login_sessions_user_id` for a query that also constrains the owner;
+    long-lived connections keep such plans after the sessions pile up.
+    """
+    for n in range(20):
+        make_user(f"user{n}")
+    with app.app_context():
+        now = utcnow()
+        for user_id in db.session.execute(select(User.id)).scalars():
+            db.session.add(
+                LoginSession(
+                    id=f"{user_id:032x}",
+                    user_id=user_id,
+                    created_at=now,
+                    last_used_at=now,
+                    expires_at=now + timedelta(days=1),
+                )
+            )
+        db.session.commit()
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        sid = "0" * 32
+        by_owner_too = (
+            select(LoginSession.expires_at)
+            .join(User, User.id == LoginSession.user_id)
+            .where(LoginSession.id == sid, User.id == 1)
+        )
+        sqlite = db.engine.dialect.name == "sqlite"
+        if sqlite:
+            # Positive control: the shape the hot path used to have is planned badly here.
+            assert any("ix_login_sessions_user_id" in step for step in query_plan(by_owner_too))
+        for statement in (tokens.SESSION_AND_USER, tokens.SESSION_OWNER):
+            plan = query_plan(statement, sid=sid)
+            by_key = (
+                "USING INDEX sqlite_autoindex_login_sessions" if sqlite else "pk_login_sessions"
+            )
+            assert any(by_key in step for step in plan), plan
+            assert not any("ix_login_sessions_user_id" in step for step in plan), plan
+            db.session.rollback()

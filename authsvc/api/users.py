@@ -4,7 +4,7 @@ from flask import g
 from flask_jwt_extended import current_user, get_current_user
 from marshmallow import RAISE
 
-from .. import accounts
+from .. import accounts, tokens
 from ..errors import Forbidden
 from ..schemas import (
     AdminUserCreateSchema,
@@ -46,9 +46,9 @@ LAST_ADMIN = "This would leave no active admin"
 @blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
 def get_me():
     """Return the calling user"""
-    # The user itself, not the `current_user` proxy: serializing through the
+    # The row's mapping, not the `current_user` proxy: serializing through the
     # proxy costs a context lookup for every attribute read.
-    return get_current_user()
+    return get_current_user()._mapping
 
 
 @blp.route("/me", methods=["PUT", "PATCH"])
@@ -60,7 +60,7 @@ def get_me():
 @blp.problem(409, "Email or username taken", detail="Username is already taken.")
 def update_me(data):
     """Change the calling user's profile; a new password ends the other sessions"""
-    return accounts.update_profile(get_current_user(), data, current_sid=g.session_id)
+    return accounts.update_profile(tokens.caller_for_update(), data, current_sid=g.session_id)
 
 
 @blp.route("", methods=["GET"])
