@@ -15,7 +15,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token, decode
 from flask_jwt_extended.exceptions import JWTDecodeError, WrongTokenError
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from . import audit
+from . import audit, web
 from .errors import TokenMissing, TokenRejected, bearer_challenge, problem
 from .extensions import db, jwt
 from .models import LoginSession, RefreshToken, User, utcnow
@@ -53,7 +53,7 @@ def _new_pair(session_id, user_id, expires_at, parent_jti=None):
         additional_claims={**claims, "jti": refresh_jti},
         expires_delta=expires_at - now,
     )
-    db.session.execute(
+    db.session.connection().execute(
         NEW_LINK,
         {
             "jti": refresh_jti,
@@ -131,7 +131,6 @@ TOUCH_LIVE_SESSION = (
     )
     .values(last_used_at=bindparam("now"), ip=bindparam("client_ip"), user_agent=bindparam("agent"))
     .returning(LoginSession.expires_at)
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -146,7 +145,10 @@ def rotate(claims, client):
     """
     now = utcnow()
     jti, sid, user_id = claims["jti"], claims["sid"], int(claims["sub"])
-    won = db.session.execute(RETIRE, {"token_jti": jti, "sid": sid, "now": now}).rowcount
+    # Plain statements on the session's connection (and transaction): the ORM's
+    # bulk-update path would only look for loaded objects to update, and finds none.
+    connection = db.session.connection()
+    won = connection.execute(RETIRE, {"token_jti": jti, "sid": sid, "now": now}).rowcount
     if won != 1:
         db.session.rollback()
         if db.session.get(RefreshToken, jti) is not None:
@@ -157,7 +159,7 @@ def rotate(claims, client):
             raise TokenRejected("Refresh token reuse detected; the session has been revoked")
         raise TokenRejected("Token has been revoked")
 
-    expires_at = db.session.execute(
+    expires_at = connection.execute(
         TOUCH_LIVE_SESSION,
         {
             "sid": sid,
@@ -322,13 +324,13 @@ SESSION_AND_USER = (
 def is_revoked(jwt_header, claims):
     """One indexed lookup: the token's session is live and its user active.
 
-    The check reads plain rows on a connection of its own, not ORM objects
-    through the request's session (that saves ~120 µs, a fifth of an
+    The check reads a plain row on a connection of its own (`web.lookup_engine`),
+    not ORM objects through the request's session (that saves ~120 µs, a fifth of an
     authenticated request). The user's row is kept for `user_lookup_loader`, so an
     authenticated request costs a single query.
     """
     sid = claims["sid"]
-    with db.engine.connect() as connection:
+    with web.lookup_engine().connect() as connection:
         row = connection.execute(SESSION_AND_USER, {"sid": sid}).first()
     if (
         row is None
