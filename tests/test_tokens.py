@@ -193,3 +193,27 @@ def test_sessions_are_found_by_primary_key_whatever_the_statistics_say(app, make
             assert any(by_key in step for step in plan), plan
             assert not any("ix_login_sessions_user_id" in step for step in plan), plan
             db.session.rollback()
+
+
+def test_the_revocation_check_leaves_no_pooled_connection_in_autocommit(app, client, auth, user):
+    """On PostgreSQL the check runs outside a transaction; what it returns to the
+    pool must be transactional again, or later writes would lose their atomicity."""
+    token = auth.login("ada")["access_token"]
+    for _ in range(3):
+        response = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200
+    with app.app_context():
+        pool = db.engine.pool
+        connections = [db.engine.connect() for _ in range(pool.checkedin())]
+        try:
+            assert connections
+            for connection in connections:
+                assert connection.get_isolation_level() != "AUTOCOMMIT"
+                dbapi = connection.connection.dbapi_connection
+                if db.engine.dialect.name == "postgresql":
+                    assert dbapi.autocommit is False
+                else:  # pysqlite's own autocommit mode
+                    assert dbapi.isolation_level is not None
+        finally:
+            for connection in connections:
+                connection.close()
