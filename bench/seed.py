@@ -137,20 +137,22 @@ def open_sessions(user_ids, count):
     return pairs
 
 
-def prepare(directory, *, users, token_rows, sessions):
+def prepare(directory, *, users, token_rows, sessions, refresh_sets=1):
     """Seed a migrated database and write wrk's data files under `directory`.
 
     Returns the user ids and the files: `access` (access tokens), `refresh`
-    and `refresh-warm` (refresh tokens of distinct sessions), `login`
-    (username and password). Needs an app context.
+    and `refresh-warm` (refresh tokens of distinct sessions; `refresh-2` ...
+    `refresh-N` more when `refresh_sets` is N), `login` (username and
+    password). Needs an app context.
     """
     user_ids = seed_users(users)
     grow_token_tables(token_rows, user_ids)
     files = {}
+    refresh = ["refresh", *(f"refresh-{n}" for n in range(2, refresh_sets + 1))]
     for name, kind in (
         ("access", "access_token"),
         ("refresh-warm", "refresh_token"),
-        ("refresh", "refresh_token"),
+        *((name, "refresh_token") for name in refresh),
     ):
         pairs = open_sessions(user_ids, sessions)
         files[name] = write_lines(directory / f"{name}.txt", [pair[kind] for pair in pairs])

@@ -77,3 +77,19 @@ def test_failed_requests_are_counted_as_errors(tmp_path):
         )
     assert result.requests > 0
     assert result.errors["status"] == result.requests
+
+
+def test_slices_each_spend_fresh_refresh_tokens(tmp_path):
+    """With --slices, every slice of the refresh measurement presents unused tokens
+    (a spent one would be reuse, and an error), and the row keeps every slice."""
+    out = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "bench", "--smoke", "--slices", "2", "--json", str(out)]
+    completed = subprocess.run(
+        [*command, "--backend", "sqlite"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    [[backend]] = json.loads(out.read_text())["runs"]
+    for key, row in backend["rows"].items():
+        assert len(row["slices_rps"]) == (1 if key == "login" else 2)
+        assert row["rps"] == max(row["slices_rps"])
+        assert sum(row["errors"].values()) == 0
