@@ -22,12 +22,16 @@ REVIEWED_VERSION = "4.7.4"
 
 class JWTManager(_JWTManager):
     def __init__(self, app=None, add_context_processor=False):
+        self._claims_check = None
         super().__init__(app, add_context_processor)
-        self._claims_check = self._no_claims_check
 
-    @staticmethod
-    def _no_claims_check(claims):
-        pass
+    def init_app(self, app, add_context_processor=False):
+        super().init_app(app, add_context_processor)
+        locations = app.config["JWT_TOKEN_LOCATION"]
+        locations = [locations] if isinstance(locations, str) else list(locations)
+        if locations != ["headers"]:
+            # Cookies would need the CSRF check this decode does not do.
+            raise RuntimeError("authsvc reads tokens from the Authorization header only")
 
     def claims_check(self, callback):
         """Register `callback(claims)`: it raises JWTDecodeError for claims authsvc never issues.
@@ -43,8 +47,8 @@ class JWTManager(_JWTManager):
 
     def _decode_jwt_from_config(self, encoded_token, csrf_value=None, allow_expired=False):
         """Upstream's checks (signature, algorithm, exp/nbf/iat, iss, aud, sub) in one decode."""
-        if csrf_value is not None:
-            raise RuntimeError("authsvc reads tokens from the Authorization header only")
+        if self._claims_check is None:  # fail closed: no token passes unchecked
+            raise RuntimeError("no claims_check is registered")
         options = {
             "verify_aud": config.decode_audience is not None,
             "verify_sub": config.verify_sub,
@@ -67,7 +71,8 @@ class JWTManager(_JWTManager):
             error.jwt_data = self._decode_jwt_from_config(encoded_token, allow_expired=True)
             raise
         # The claims as signed: upstream fills in `type` and `jti` when absent,
-        # which must be refused instead.
+        # which must be refused instead. (`csrf_value` is always None: tokens
+        # come from headers only, as `init_app` makes sure.)
         self._claims_check(claims)
         claims.setdefault("fresh", False)
         return claims

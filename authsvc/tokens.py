@@ -75,6 +75,11 @@ def new_session_id():
     return uuid.uuid4().hex
 
 
+def is_user_id(value):
+    """Whether `value` is a user id as issued: decimal, no leading zero, within 64 bits."""
+    return value.isascii() and value.isdigit() and value[0] != "0" and len(value) <= 18
+
+
 def is_session_id(value):
     """Whether `value` has the shape of a session id (32 lower-case hex digits)."""
     return len(value) == 32 and all(ch in "0123456789abcdef" for ch in value)
@@ -291,7 +296,7 @@ def check_claims(claims):
     # Shapes of what we issue: a decimal user id, a session id (never raw input
     # for the database, whoever holds the key).
     subject, sid = claims["sub"], claims["sid"]
-    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
+    if not (isinstance(subject, str) and is_user_id(subject)):
         raise JWTDecodeError("Invalid claim: sub")
     if not (isinstance(sid, str) and is_session_id(sid)):
         raise JWTDecodeError("Invalid claim: sid")

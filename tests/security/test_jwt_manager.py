@@ -86,3 +86,20 @@ def test_no_decode_key_loader_can_be_registered():
     """One key verifies every token; a key chosen from unverified claims is not supported."""
     with pytest.raises(NotImplementedError):
         jwt.decode_key_loader(lambda header, claims: "key")
+
+
+def test_without_a_registered_claims_check_no_token_passes(app, pair):
+    """Fail closed: a manager nobody gave a claims check refuses to decode."""
+    from authsvc.jwt_manager import JWTManager
+
+    bare = JWTManager()
+    with app.app_context(), pytest.raises(RuntimeError, match="claims_check"):
+        bare._decode_jwt_from_config(pair["access_token"])
+
+
+@pytest.mark.parametrize("locations", [["headers", "cookies"], "cookies", ["query_string"]])
+def test_tokens_from_anywhere_but_the_header_are_refused_at_start_up(database_url, locations):
+    from tests.conftest import make_app
+
+    with pytest.raises(RuntimeError, match="Authorization header only"):
+        make_app(database_url, JWT_TOKEN_LOCATION=locations)

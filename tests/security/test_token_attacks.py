@@ -63,6 +63,9 @@ ATTACKS = [
     ("wrong-aud", lambda t: forge(t, aud="another-service")),
     ("sub-not-a-user-id", lambda t: forge(t, sub="ada")),
     ("sub-integer", lambda t: forge(t, sub=1)),
+    ("sub-past-64-bits", lambda t: forge(t, sub="9" * 19)),
+    ("sub-leading-zero", lambda t: forge(t, sub="0" + claims_of(t)["sub"])),
+    ("sub-zero", lambda t: forge(t, sub="0")),
     ("sid-malformed", lambda t: forge(t, sid="x" * 40)),
     ("sid-of-no-session", lambda t: forge(t, sid="0" * 32)),
     ("garbage", lambda t: "not-a-jwt"),
@@ -89,6 +92,13 @@ def use_logout(client, token):
 
 USES = [("access", use_access), ("refresh", use_refresh), ("refresh", use_logout)]
 USE_IDS = ["access-on-me", "refresh-on-refresh", "refresh-on-logout"]
+
+
+def test_a_sub_past_pythons_int_parsing_limit_is_401_not_500(client, pair):
+    """Signed with our key: int() of 5,000 digits would raise (bodies cap refresh
+    tokens at 4 KiB, so only the header can carry one this long)."""
+    token = forge(pair["access_token"], sub="9" * 5000)
+    assert_problem(use_access(client, token), 401, INVALID_TOKEN)
 
 
 @pytest.mark.parametrize(("kind", "use"), USES, ids=USE_IDS)
