@@ -337,11 +337,13 @@ def _bench_backend(backend, url, options, wrk, tmp):
         measure("me_large", server, "me", data=files["access"])
         # Refresh and login write; measured after both /users/me runs, so those
         # two differ only in the token tables' size.
-        refresh_files = [
-            files["refresh"],
-            *(files[f"refresh-{n}"] for n in range(2, options.slices + 1)),
-        ]
-        measure("refresh", server, "refresh", data=refresh_files, warm_data=files["refresh-warm"])
+        measure(
+            "refresh",
+            server,
+            "refresh",
+            data=files["refresh-sets"],
+            warm_data=files["refresh-warm"],
+        )
         measure(
             "login",
             server,

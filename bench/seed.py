@@ -141,9 +141,9 @@ def prepare(directory, *, users, token_rows, sessions, refresh_sets=1):
     """Seed a migrated database and write wrk's data files under `directory`.
 
     Returns the user ids and the files: `access` (access tokens), `refresh`
-    and `refresh-warm` (refresh tokens of distinct sessions; `refresh-2` ...
-    `refresh-N` more when `refresh_sets` is N), `login` (username and
-    password). Needs an app context.
+    and `refresh-warm` (refresh tokens of distinct sessions; `refresh-sets`
+    lists `refresh` and `refresh_sets - 1` more such files), `login`
+    (username and password). Needs an app context.
     """
     user_ids = seed_users(users)
     grow_token_tables(token_rows, user_ids)
@@ -156,6 +156,7 @@ def prepare(directory, *, users, token_rows, sessions, refresh_sets=1):
     ):
         pairs = open_sessions(user_ids, sessions)
         files[name] = write_lines(directory / f"{name}.txt", [pair[kind] for pair in pairs])
+    files["refresh-sets"] = [files[name] for name in refresh]
     logins = [f"{username(i)}\t{PASSWORD}" for i in range(min(users, 100))]
     files["login"] = write_lines(directory / "login.txt", logins)
     return user_ids, files

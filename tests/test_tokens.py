@@ -1,5 +1,6 @@
 """Token rules: claims, session lifetime, rotation chain."""
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import jwt as pyjwt
@@ -125,20 +126,54 @@ def test_an_authenticated_request_costs_one_query_that_never_reads_the_hash(
     assert "password_hash" not in statements[0]
 
 
-def test_a_profile_change_applies_to_the_caller_as_stored_now(app, client, auth, user):
-    """PATCH /users/me loads the caller afresh: a change made meanwhile is not overwritten."""
-    token = auth.login("ada")["access_token"]
+@contextmanager
+def right_after_the_revocation_check(app, change):
+    """Run `change` (a statement, committed on a connection of its own) just after
+    the revocation check has read the caller: a concurrent writer, deterministically."""
     with app.app_context():
-        db.session.execute(update(User).values(full_name="Set by an admin"))
-        db.session.commit()
-    response = client.patch(
-        "/api/v1/users/me",
-        json={"username": "ada_l"},
-        headers={"Authorization": f"Bearer {token}"},
-    )
+        engine = db.engine
+    pending = [change]
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        if pending and statement.startswith("SELECT users.id") and "login_sessions" in statement:
+            with engine.begin() as other:
+                other.execute(pending.pop())
+
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield
+    finally:
+        event.remove(engine, "after_cursor_execute", after)
+    assert not pending, "the revocation check did not run"
+
+
+def test_a_profile_change_applies_to_the_caller_as_stored_now(app, client, auth, user):
+    """PATCH /users/me changes the user as stored after the check, not as the check
+    read them: an admin's change made in between is neither lost nor hidden."""
+    token = auth.login("ada")["access_token"]
+    by_an_admin = update(User).values(full_name="Set by an admin")
+    with right_after_the_revocation_check(app, by_an_admin):
+        response = client.patch(
+            "/api/v1/users/me",
+            json={"username": "ada_l"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
     assert response.status_code == 200
     assert response.get_json()["username"] == "ada_l"
     assert response.get_json()["full_name"] == "Set by an admin"
+
+
+def test_a_caller_deactivated_after_the_check_cannot_change_their_profile(app, client, auth, user):
+    token = auth.login("ada")["access_token"]
+    with right_after_the_revocation_check(app, update(User).values(is_active=False)):
+        response = client.patch(
+            "/api/v1/users/me",
+            json={"full_name": "Too late"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 401
+    with app.app_context():
+        assert db.session.execute(select(User.full_name)).scalar_one() != "Too late"
 
 
 def query_plan(statement, **values):
