@@ -1,0 +1,1 @@
+"""Mail: the outbox, its sender, the SMTP and file backends, the messages."""
