@@ -38,7 +38,13 @@ def env_bool(name, default):
 
 def env_list(name):
     """Read a JSON list or a comma-separated list of strings."""
-    raw = env_str(name, "")
+    return parse_list(env_str(name, ""))
+
+
+def parse_list(raw):
+    """A JSON list or a comma-separated list of strings (a list passes through)."""
+    if isinstance(raw, list | tuple):
+        return [str(item) for item in raw if str(item)]
     if raw.lstrip().startswith("["):
         return [str(item).strip() for item in json.loads(raw) if str(item).strip()]
     return [item.strip() for item in raw.split(",") if item.strip()]
@@ -58,6 +64,8 @@ class Config:
     def __init__(self, overrides=None):
         overrides = dict(overrides or {})
         self.SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+        # Older secrets, still accepted for decryption while SECRET_KEY rotates.
+        self.SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
         self.SQLALCHEMY_DATABASE_URI = env_str("DATABASE_URL", default_database_url())
         self.ACCESS_TOKEN_EXPIRE_MINUTES = env_int("ACCESS_TOKEN_EXPIRE_MINUTES", 15)
         self.REFRESH_TOKEN_EXPIRE_DAYS = env_int("REFRESH_TOKEN_EXPIRE_DAYS", 30)
@@ -78,6 +86,7 @@ class Config:
         self.__dict__.update(overrides)
         self._derive_extension_settings()
         self.__dict__.update(overrides)
+        self.SECRET_KEY_FALLBACKS = parse_list(self.SECRET_KEY_FALLBACKS)
 
     def _derive_extension_settings(self):
         """Translate the public settings into the extensions' own keys."""
