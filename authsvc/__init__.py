@@ -6,12 +6,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import DEV_SECRET_KEY, load_config
 
-from . import docs, metrics, observability, tokens, web
+from . import docs, metrics, observability, web
 from .api import auth, health, users
 from .api import metrics as metrics_api
 from .cli import register_commands
 from .errors import register_errorhandlers
 from .extensions import api, bcrypt, cors, db, jwt, limiter
+from .jwt_callbacks import register_jwt
 
 __version__ = docs.API_VERSION
 
@@ -34,7 +35,7 @@ def create_app(config=None):
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
-    tokens.register_jwt_error_loaders(jwt)
+    register_jwt(app)
     web.register_hooks(app)
     register_commands(app)
     return app

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy import false, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, passwords, tokens
+from . import audit, passwords, sessions
 from .errors import (
     AccountDisabled,
     BadRequest,
@@ -96,16 +96,16 @@ def _new_user(email, username, password, full_name=None, *, is_active=True, is_a
 
 
 def register(data, client):
-    """Create an account and its first session; return (user, token pair)."""
+    """Create an account and its first session; return (user, `sessions.SessionStarted`)."""
     user = _new_user(data["email"], data["username"], data["password"], data.get("full_name"))
-    pair = tokens.start_session(user, client)
+    started = sessions.start(user, client)
     _commit_unique()
-    audit.record("user.register", user_id=user.id)
-    return user, pair
+    audit.record("user.register", user_id=user.id, session_id=started.session_id)
+    return user, started
 
 
 def authenticate(login, password, client):
-    """Check credentials and open a session; return (user, token pair).
+    """Check credentials and open a session; return (user, `sessions.SessionStarted`).
 
     An unknown login costs the same bcrypt work as a wrong password, and both
     raise the same error, so neither timing nor body tells who has an account.
@@ -121,10 +121,10 @@ def authenticate(login, password, client):
     if not user.is_active:
         audit.failure("login.failure", user_id=user.id, login=login, reason="account_disabled")
         raise AccountDisabled()
-    pair = tokens.start_session(user, client)
+    started = sessions.start(user, client)
     db.session.commit()
-    audit.record("login.success", user_id=user.id)
-    return user, pair
+    audit.record("login.success", user_id=user.id, session_id=started.session_id)
+    return user, started
 
 
 def _apply_changes(user, data):
@@ -159,12 +159,14 @@ def update_profile(user, data, current_sid):
     changes = {key: value for key, value in data.items() if key != "current_password"}
     revoked = None
     if _apply_changes(user, changes):
-        revoked = tokens.revoke_all_sessions(user.id, keep_sid=current_sid)
+        revoked = sessions.revoke_all_sessions(user.id, keep_sid=current_sid)
     user.updated_at = utcnow()
     _commit_unique()
-    audit.record("profile.update", user_id=user.id, fields=sorted(changes))
+    audit.record("profile.update", user_id=user.id, session_id=current_sid, fields=sorted(changes))
     if revoked is not None:
-        audit.record("password.change", user_id=user.id, sessions_revoked=revoked)
+        audit.record(
+            "password.change", user_id=user.id, session_id=current_sid, sessions_revoked=revoked
+        )
     return user
 
 
@@ -219,7 +221,7 @@ def update_user(user_id, data):
             user.is_active = data["is_active"]
     revoked = 0
     if password_changed or not user.is_active:
-        revoked = tokens.revoke_all_sessions(user.id)
+        revoked = sessions.revoke_all_sessions(user.id)
     user.updated_at = utcnow()
     _commit_unique()
     audit.record(
@@ -246,7 +248,7 @@ def delete_user(user_id):
 
 def revoke_user_sessions(user_id):
     user = get_user(user_id)
-    count = tokens.revoke_all_sessions(user.id)
+    count = sessions.revoke_all_sessions(user.id)
     db.session.commit()
     audit.record("admin.user.revoke_sessions", user_id=user_id, sessions_revoked=count)
     return count

@@ -9,8 +9,10 @@ carries a password, a hash or a token: `record` refuses such field names.
 
 import logging
 
-from flask import g, has_app_context, has_request_context, request
-from flask_jwt_extended import get_jwt
+from flask import has_request_context, request
+
+from .jwt_callbacks import current_session_id, current_user_id
+from .observability import current_request_id
 
 logger = logging.getLogger("authsvc.audit")
 # The trail is kept whatever the root logger's level: it is not debug chatter.
@@ -23,15 +25,17 @@ SECRET_FIELDS = frozenset(
 
 
 def record(event, *, user_id=None, session_id=None, level=logging.INFO, **fields):
-    """Log one audit event; `session_id` defaults to the session the request acts in."""
+    """Log one audit event about `user_id` and (when given) `session_id`.
+
+    Without a `session_id`, the record names the session of the caller's
+    verified access token, if any (an admin's action is made from a session too).
+    """
     leaked = SECRET_FIELDS.intersection(fields)
     if leaked:
         raise ValueError(f"audit records never carry secrets: {sorted(leaked)}")
     context = request_context()
     if session_id is None:
-        session_id = context.pop("session_id")
-    else:
-        context.pop("session_id")
+        session_id = current_session_id()
     extra = {"event": event, "user_id": user_id, "session_id": session_id, **context, **fields}
     logger.log(level, "audit %s", event, extra=extra)
 
@@ -43,22 +47,11 @@ def failure(event, **fields):
 
 def request_context():
     """Who is calling, from where, in which request (all None outside a request)."""
-    context = {"session_id": None, "actor_id": None, "ip": None, "request_id": None}
-    if has_app_context():
-        context["session_id"] = g.get("session_id")
-        context["request_id"] = g.get("request_id")
-        context["actor_id"] = _actor_id()
+    context = {"actor_id": None, "ip": None, "request_id": None}
     if has_request_context():
+        context["actor_id"] = current_user_id()
         context["ip"] = request.remote_addr
-        if context["request_id"] is None:
-            context["request_id"] = request.headers.get("X-Request-ID", "")[:MAX_REQUEST_ID] or None
+        context["request_id"] = (
+            current_request_id() or request.headers.get("X-Request-ID", "")[:MAX_REQUEST_ID] or None
+        )
     return context
-
-
-def _actor_id():
-    """The user id of a verified access token, read from its claims (never a query)."""
-    try:
-        subject = get_jwt().get("sub")
-    except RuntimeError:  # no token was verified in this request
-        return None
-    return int(subject) if isinstance(subject, str) and subject.isdigit() else None

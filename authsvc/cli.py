@@ -4,7 +4,7 @@ import click
 from flask.cli import with_appcontext
 from marshmallow import ValidationError
 
-from . import accounts, tokens
+from . import accounts, sessions
 from .errors import ServiceError
 from .schemas import RegisterSchema
 
@@ -44,8 +44,8 @@ def seed_admin_command(email, username, password):
 @with_appcontext
 def prune_tokens_command():
     """Delete expired sessions and refresh-token rows."""
-    sessions, refresh_tokens = tokens.prune_expired()
-    click.echo(f"Pruned {sessions} expired sessions and {refresh_tokens} expired refresh tokens")
+    pruned, refresh_tokens = sessions.prune_expired()
+    click.echo(f"Pruned {pruned} expired sessions and {refresh_tokens} expired refresh tokens")
 
 
 def register_commands(app):

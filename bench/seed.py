@@ -3,7 +3,7 @@
 Users and filler rows go in with bulk INSERTs (one password hash shared by
 every user: hashing thousands at the production cost would take minutes and
 measure nothing). Sessions the load uses are opened by authsvc's own
-`tokens.start_session`, so their tokens are the real thing.
+`sessions.start`, so their tokens are the real thing.
 """
 
 import uuid
@@ -11,7 +11,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select, text
 
-from authsvc import passwords, tokens
+from authsvc import passwords
+from authsvc import sessions as login_sessions
 from authsvc.extensions import db
 from authsvc.models import LoginSession, RefreshToken, User, utcnow
 
@@ -122,7 +123,7 @@ def analyze():
 
 def open_sessions(user_ids, count):
     """Log `count` sessions in through authsvc's own code; return their token pairs."""
-    client = tokens.Client(ip="127.0.0.1", user_agent="authsvc-bench")
+    client = login_sessions.Client(ip="127.0.0.1", user_agent="authsvc-bench")
     users = (
         db.session.execute(select(User).where(User.id.in_(user_ids[: max(1, count)])))
         .scalars()
@@ -130,7 +131,7 @@ def open_sessions(user_ids, count):
     )
     pairs = []
     for n in range(count):
-        pairs.append(tokens.start_session(users[n % len(users)], client))
+        pairs.append(login_sessions.start(users[n % len(users)], client).tokens)
         if n % 500 == 499:
             db.session.commit()
     db.session.commit()

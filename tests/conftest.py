@@ -4,6 +4,7 @@
 import os
 import uuid
 
+import jwt as pyjwt
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -13,6 +14,11 @@ from tests.databases import BACKENDS
 
 TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
 PASSWORD = "correct-horse-battery-staple"
+
+
+def claims_of(token):
+    """The claims of one of our tokens, its signature verified with the test key."""
+    return pyjwt.decode(token, TEST_SECRET_KEY, algorithms=["HS256"], audience="authsvc")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

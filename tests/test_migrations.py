@@ -1,5 +1,6 @@
 """Migrations: empty → head → base on each backend, and no drift from the models."""
 
+import json
 import os
 import subprocess
 import sys
@@ -63,5 +64,51 @@ def test_upgrade_check_and_downgrade(backend, tmp_path):
             # The drift check has teeth: against the empty schema it sees every table.
             added = {diff[1].name for diff in schema_drift(engine) if diff[0] == "add_table"}
             assert added == set(db.metadata.tables)
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.parametrize("backend", backend_params())
+def test_sessions_from_before_amr_become_password_sessions(backend, tmp_path):
+    """0002 adds login_sessions.amr; the sessions that exist then were password logins."""
+    with throwaway_database(backend, "amr", tmp_path) as url:
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            before = flask_db(url, "upgrade", "0001")
+            assert before.returncode == 0, before.stderr
+            with engine.begin() as connection:
+                connection.execute(
+                    text(
+                        "INSERT INTO users (id, email, username, username_key, password_hash,"
+                        " is_active, is_admin, created_at, updated_at) VALUES (1, 'a@example.com',"
+                        " 'ada', 'ada', 'x', true, false, :now, :now)"
+                    ),
+                    {"now": "2026-01-01 00:00:00+00:00"},
+                )
+                connection.execute(
+                    text(
+                        "INSERT INTO login_sessions (id, user_id, created_at, last_used_at,"
+                        " expires_at) VALUES (:sid, 1, :now, :now, :now)"
+                    ),
+                    {"sid": "a" * 32, "now": "2026-01-01 00:00:00+00:00"},
+                )
+            assert "amr" not in {c["name"] for c in inspect(engine).get_columns("login_sessions")}
+            upgraded = flask_db(url, "upgrade")
+            assert upgraded.returncode == 0, upgraded.stderr
+            [column] = [
+                c for c in inspect(engine).get_columns("login_sessions") if c["name"] == "amr"
+            ]
+            assert column["nullable"] is False
+            with engine.connect() as connection:
+                amr = connection.execute(text("SELECT amr FROM login_sessions")).scalar_one()
+            assert (json.loads(amr) if isinstance(amr, str) else amr) == ["pwd"]
+            # And back: 0001's schema again, the session kept.
+            downgraded = flask_db(url, "downgrade", "0001")
+            assert downgraded.returncode == 0, downgraded.stderr
+            columns = {c["name"] for c in inspect(engine).get_columns("login_sessions")}
+            assert "amr" not in columns
+            with engine.connect() as connection:
+                count = connection.execute(text("SELECT count(*) FROM login_sessions"))
+                assert count.scalar_one() == 1
         finally:
             engine.dispose()

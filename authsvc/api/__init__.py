@@ -10,7 +10,7 @@ from webargs.flaskparser import FlaskParser
 
 from ..errors import PROBLEM_JSON, Forbidden
 from ..schemas import ProblemSchema
-from ..tokens import Client
+from ..sessions import Client
 
 API_PREFIX = "/api/v1"
 # How protected operations document their 401 and 403.

@@ -1,11 +1,12 @@
 """Blueprint `auth`: register, login, refresh, logout, logout-all, sessions."""
 
 from flask import request
-from flask_jwt_extended import current_user, get_jwt
+from flask_jwt_extended import current_user
 
-from .. import accounts, tokens
-from ..errors import BadRequest, InvalidCredentials, NotFound
+from .. import accounts, metrics, sessions, tokens
+from ..errors import BadRequest, InvalidCredentials, NotFound, TokenRejected
 from ..extensions import limiter
+from ..jwt_callbacks import current_session_id
 from ..schemas import (
     LoginSchema,
     MessageSchema,
@@ -43,8 +44,8 @@ def rate_limited(limit):
 )
 def register(data):
     """Create an account and start a session"""
-    _user, pair = accounts.register(data, client())
-    return pair
+    _user, started = accounts.register(data, client())
+    return started.tokens
 
 
 @blp.route("/login", methods=["POST"])
@@ -77,8 +78,8 @@ def login(data):
     grant_type = data.get("grant_type")
     if grant_type is not None and grant_type != "password":
         raise BadRequest("Unsupported grant_type: only 'password' is accepted")
-    _user, pair = accounts.authenticate(data["username"], data["password"], client())
-    return pair
+    _user, started = accounts.authenticate(data["username"], data["password"], client())
+    return started.tokens
 
 
 def _presented_refresh_token(data):
@@ -104,7 +105,11 @@ def _presented_refresh_token(data):
 def refresh(data):
     """Exchange a refresh token for a new pair (the old one is retired)"""
     claims = tokens.decode_refresh_token(_presented_refresh_token(data))
-    return tokens.rotate(claims, client())
+    rotation = sessions.rotate(claims, client())
+    if rotation.reuse_detected:
+        metrics.refresh_reuse_detected()
+        raise TokenRejected(sessions.REUSE_DETECTED)
+    return rotation.tokens
 
 
 @blp.route("/logout", methods=["POST"])
@@ -114,7 +119,7 @@ def refresh(data):
 @blp.problem(401, "Missing, invalid or expired refresh token", detail="Token has expired")
 def logout(data):
     """End the session of a refresh token (repeating it is harmless)"""
-    tokens.logout(tokens.decode_refresh_token(_presented_refresh_token(data)))
+    sessions.logout(tokens.decode_refresh_token(_presented_refresh_token(data)))
     return {"message": "Logged out"}
 
 
@@ -124,7 +129,7 @@ def logout(data):
 @blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
 def logout_all():
     """End every session of the calling user"""
-    count = tokens.logout_all(current_user.id)
+    count = sessions.logout_all(current_user.id, current_session_id())
     return {"message": "Logged out of all sessions", "sessions_revoked": count}
 
 
@@ -134,10 +139,10 @@ def logout_all():
 @blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
 def list_sessions():
     """List the calling user's live sessions, newest first"""
-    sid = get_jwt()["sid"]
+    sid = current_session_id()
     return [
         {**_session_fields(session), "current": session.id == sid}
-        for session in tokens.list_sessions(current_user.id)
+        for session in sessions.list_sessions(current_user.id)
     ]
 
 
@@ -155,5 +160,5 @@ def _session_fields(session):
 @blp.problem(404, "Not one of the caller's live sessions", detail="Session not found")
 def revoke_session(session_id):
     """End one of the calling user's sessions"""
-    if not tokens.end_own_session(current_user.id, session_id):
+    if not sessions.end_own_session(current_user.id, session_id):
         raise NotFound("Session not found")

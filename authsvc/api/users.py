@@ -1,11 +1,11 @@
 """Blueprint `users`: one's own profile, and user administration."""
 
-from flask import g
 from flask_jwt_extended import current_user, get_current_user
 from marshmallow import RAISE
 
-from .. import accounts, tokens
+from .. import accounts
 from ..errors import Forbidden
+from ..jwt_callbacks import caller_for_update, current_session_id
 from ..schemas import (
     AdminUserCreateSchema,
     AdminUserUpdateSchema,
@@ -60,7 +60,7 @@ def get_me():
 @blp.problem(409, "Email or username taken", detail="Username is already taken.")
 def update_me(data):
     """Change the calling user's profile; a new password ends the other sessions"""
-    return accounts.update_profile(tokens.caller_for_update(), data, current_sid=g.session_id)
+    return accounts.update_profile(caller_for_update(), data, current_sid=current_session_id())
 
 
 @blp.route("", methods=["GET"])

@@ -17,7 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from authsvc import accounts, passwords, tokens
+from authsvc import accounts, passwords, sessions
 from authsvc.extensions import db
 from authsvc.models import User
 
@@ -57,7 +57,7 @@ class AdminCaller:
                 self.id, self.headers = account.id, None
             if not (account.is_active and account.is_admin) or self.headers is None:
                 account.is_active = account.is_admin = True
-                pair = tokens.start_session(account, tokens.Client(ip=None, user_agent=None))
+                pair = sessions.start(account, sessions.Client(ip=None, user_agent=None)).tokens
                 self.headers = {"Authorization": f"Bearer {pair['access_token']}"}
             if wants_current_password(case):
                 case.body["current_password"] = self.password

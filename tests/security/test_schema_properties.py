@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from authsvc import schemas, tokens
+from authsvc import schemas, sessions
 from authsvc.extensions import db
 from authsvc.models import User
 from tests.conftest import PASSWORD
@@ -124,7 +124,7 @@ def bearer(app, admin, user):
             with app.app_context():
                 account = db.session.get(User, people[caller]["id"])
                 account.is_active = True
-                pair = tokens.start_session(account, tokens.Client(ip=None, user_agent=None))
+                pair = sessions.start(account, sessions.Client(ip=None, user_agent=None)).tokens
                 db.session.commit()
             cache[caller] = {"Authorization": f"Bearer {pair['access_token']}"}
         return cache[caller]

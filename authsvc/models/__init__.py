@@ -1,0 +1,25 @@
+"""Database models, one module per area; everything is re-exported here.
+
+Models never commit; the use cases (`accounts`, `sessions`) do, once each.
+A new feature adds `models/<feature>.py` and re-exports its models below.
+"""
+
+from .sessions import (
+    DEFAULT_AMR,
+    LoginSession,
+    RefreshToken,
+    is_live,
+    live_clause,
+)
+from .users import User, UTCDateTime, utcnow
+
+__all__ = [
+    "DEFAULT_AMR",
+    "LoginSession",
+    "RefreshToken",
+    "UTCDateTime",
+    "User",
+    "is_live",
+    "live_clause",
+    "utcnow",
+]
