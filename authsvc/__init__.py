@@ -7,7 +7,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import DEV_SECRET_KEY, load_config
 
 from . import docs, metrics, observability, web
-from .api import auth, health, users
+from .api import auth, health, ratelimits, users
 from .api import metrics as metrics_api
 from .cli import register_commands
 from .errors import register_errorhandlers
@@ -76,6 +76,7 @@ def register_extensions(app):
     hooks = app.before_request_funcs.get(None, [])
     if limiter._check_request_limit in hooks:
         hooks.remove(limiter._check_request_limit)
+    ratelimits.register_limit_headers(app)
     docs.init_api(app, api)
 
 

@@ -4,7 +4,7 @@ import click
 from flask.cli import with_appcontext
 from marshmallow import ValidationError
 
-from . import accounts, sessions
+from . import accounts, admin, sessions
 from .errors import ServiceError
 from .schemas import RegisterSchema
 
@@ -15,10 +15,19 @@ NAMES = RegisterSchema(only=("email", "username"))
 @click.command("seed-admin")
 @click.option("--email", required=True, help="The admin's email address.")
 @click.option("--username", required=True, help="The admin's username.")
-@click.option("--password", default=None, help="Asked for (twice) when not given.")
+@click.option(
+    "--password",
+    default=None,
+    help="The new admin's password; asked for (twice) when not given. An existing "
+    "user's password is left unchanged (set it with PUT /api/v1/users/{id}).",
+)
 @with_appcontext
 def seed_admin_command(email, username, password):
-    """Create an admin, or make an existing user admin (idempotent)."""
+    """Create an admin, or make an existing user admin (idempotent).
+
+    Running it again changes nothing: for an existing user, the password stays
+    the one they have, whatever --password says.
+    """
     try:
         names = NAMES.load({"email": email, "username": username})
     except ValidationError as error:
@@ -32,12 +41,17 @@ def seed_admin_command(email, username, password):
     ):
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user, created = accounts.seed_admin(email, username, password)
+        user, created = admin.seed_admin(email, username, password)
     except ServiceError as error:
         problems = [msg for msgs in (error.errors or {}).values() for msg in msgs]
         raise click.ClickException(" ".join([error.detail, *problems])) from None
     verb = "Created admin" if created else "Admin ready:"
     click.echo(f"{verb} {user.username} <{user.email}> (id {user.id})")
+    if password is not None and not created:
+        click.echo(
+            "Password unchanged: --password only sets the password of a new admin; "
+            f"{user.username} keeps theirs (an admin can set it with PUT /api/v1/users/{user.id})."
+        )
 
 
 @click.command("prune-tokens")

@@ -1,6 +1,9 @@
 """Marshmallow schemas at the HTTP boundary; unknown fields are refused."""
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow.experimental.context import Context
+
+from . import passwords
 
 USERNAME = validate.Regexp(
     r"^[A-Za-z0-9_.\-]{3,32}\Z",
@@ -76,7 +79,32 @@ def full_name_field():
     )
 
 
-class RegisterSchema(StrictSchema):
+# The account a body changes, set by the view that loads it (see `NewPasswordSchema`).
+AccountContext = Context[dict]
+
+
+class NewPasswordSchema(StrictSchema):
+    """A body that may set a password: the policy's reasons join the other
+    fields' errors, so one 422 names every invalid field.
+
+    The policy compares the password with the body's username and email, or,
+    where the body leaves one out (or it is invalid), with the current one of
+    the account in `AccountContext` (`{"account": ...}`), when a view sets it.
+    """
+
+    @validates_schema(skip_on_field_errors=False)
+    def check_password_policy(self, data, **kwargs):
+        if "password" not in data:
+            return
+        account = AccountContext.get({}).get("account")
+        username = data.get("username") or getattr(account, "username", None)
+        email = data.get("email") or getattr(account, "email", None)
+        problems = passwords.policy_problems(data["password"], username=username, email=email)
+        if problems:
+            raise ValidationError(problems, "password")
+
+
+class RegisterSchema(NewPasswordSchema):
     email = email_field(required=True)
     username = Text(required=True, validate=USERNAME, metadata=USERNAME_METADATA)
     password = Text(
@@ -145,7 +173,7 @@ class UserSchema(Schema):
     updated_at = fields.AwareDateTime(required=True)
 
 
-class ProfileUpdateSchema(StrictSchema):
+class ProfileUpdateSchema(NewPasswordSchema):
     email = email_field()
     username = Text(validate=USERNAME, metadata=USERNAME_METADATA)
     full_name = full_name_field()
@@ -161,7 +189,7 @@ class AdminUserCreateSchema(RegisterSchema):
     is_admin = fields.Boolean(load_default=False)
 
 
-class AdminUserUpdateSchema(StrictSchema):
+class AdminUserUpdateSchema(NewPasswordSchema):
     email = email_field()
     username = Text(validate=USERNAME, metadata=USERNAME_METADATA)
     full_name = full_name_field()

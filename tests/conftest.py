@@ -94,7 +94,7 @@ def runner(app):
 @pytest.fixture
 def make_user(app):
     """Create a user directly through the accounts use case; return its fields."""
-    from authsvc import accounts
+    from authsvc.admin import create_user
 
     def factory(username=None, *, password=PASSWORD, email=None, **extra):
         username = username or f"user{uuid.uuid4().hex[:8]}"
@@ -106,7 +106,7 @@ def make_user(app):
             **extra,
         }
         with app.app_context():
-            user = accounts.create_user(data)
+            user = create_user(data)
             return {
                 "id": user.id,
                 "username": user.username,

@@ -305,3 +305,48 @@ def test_unparseable_json_is_400_not_500(client, url, body):
 def test_email_is_limited_to_254_characters_once_lower_cased(client):
     response = register(client, email="İ" * 125 + "@example.com")  # lower-cases to 262
     assert "email" in assert_problem(response, 422)["errors"]
+
+
+def stored_hash(app, user_id):
+    from authsvc.extensions import db
+    from authsvc.models import User
+
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        return user.password_hash, user.updated_at
+
+
+def test_login_rehashes_a_password_stored_at_another_cost(app, client, user):
+    """Raising BCRYPT_LOG_ROUNDS (a restart with the new setting) upgrades each
+    stored hash at its owner's next successful login, and only then."""
+    old_hash, stamp = stored_hash(app, user["id"])
+    assert old_hash.startswith("$2b$04$")
+    app.config["BCRYPT_LOG_ROUNDS"] = 5
+    wrong = client.post(LOGIN, json={"username": "ada", "password": "not-the-password"})
+    assert_problem(wrong, 401)
+    assert stored_hash(app, user["id"]) == (old_hash, stamp)  # a failed login changes nothing
+    assert_token_pair(client.post(LOGIN, json={"username": "ada", "password": PASSWORD}))
+    new_hash, new_stamp = stored_hash(app, user["id"])
+    assert new_hash.startswith("$2b$05$")
+    assert new_stamp == stamp  # storage upkeep, not a change of the account
+    assert_token_pair(client.post(LOGIN, json={"username": "ada", "password": PASSWORD}))
+    assert stored_hash(app, user["id"])[0] == new_hash  # at the configured cost: left alone
+    assert_problem(client.post(LOGIN, json={"username": "ada", "password": "nope-nope-1"}), 401)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"email": "not-an-email", "password": "short"}, {"email", "password"}),
+        ({"username": "x", "password": "password123"}, {"username", "password"}),
+        ({"full_name": "x" * 101, "password": "grace-and-favour"}, {"full_name", "password"}),
+        ({"email": "nope", "username": "n", "password": "\x07bell-password"}, None),
+    ],
+    ids=["email+length", "username+common", "full_name+contains-username", "all-three"],
+)
+def test_register_422_names_every_invalid_field_at_once(client, fields, expected):
+    """The password policy's reasons join the schema's, in one answer."""
+    errors = assert_problem(register(client, **fields), 422)["errors"]
+    assert set(errors) == (expected or {"email", "username", "password"})
+    assert all(msg.startswith("Password") for msg in errors["password"])
+    assert register(client).status_code == 201  # nothing was half-made

@@ -20,6 +20,8 @@ RATE_LIMITED = {
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    ("PUT", "/api/v1/users/me"),  # current_password guesses
+    ("PATCH", "/api/v1/users/me"),
 }
 ADMIN_ONLY_PREFIX = "/api/v1/users"
 PROBLEM_REF = "#/components/schemas/Problem"

@@ -59,3 +59,45 @@ def test_short_local_part_is_not_checked():
         passwords.policy_problems("jo-and-a-long-phrase", username="zed", email="jo@example.com")
         == []
     )
+
+
+@pytest.mark.parametrize(
+    ("stored_prefix", "rounds", "stale"),
+    [("$2b$04$", 4, False), ("$2b$04$", 5, True), ("$2b$06$", 5, True), ("$2a$04$", 4, True)],
+    ids=["same-cost", "cost-raised", "cost-lowered", "old-scheme"],
+)
+def test_a_hash_needs_rehash_when_cost_or_scheme_differs(app, stored_prefix, rounds, stale):
+    app.config["BCRYPT_LOG_ROUNDS"] = rounds
+    with app.app_context():
+        stored = stored_prefix + "x" * 53
+        assert passwords.needs_rehash(stored) is stale
+
+
+def test_new_hashes_take_the_configured_cost_at_call_time(app):
+    with app.app_context():
+        assert passwords.hash_password("some-passphrase").startswith("$2b$04$")
+        app.config["BCRYPT_LOG_ROUNDS"] = 5
+        assert passwords.hash_password("some-passphrase").startswith("$2b$05$")
+
+
+def test_the_dummy_costs_what_most_stored_hashes_cost(app, make_user):
+    """After a cost change, unknown users cost what the typical known user costs."""
+    for name in ("ann", "ben", "cat"):
+        make_user(name)
+    app.config["BCRYPT_LOG_ROUNDS"] = 5
+    make_user("dan")  # one account already at the new cost
+    with app.app_context():
+        assert passwords.stored_rounds_mode() == 4
+        assert passwords.dummy_rounds() == 4
+    app.config["BCRYPT_LOG_ROUNDS"] = 6
+    for name in ("eve", "fay", "gus", "hal"):
+        make_user(name)
+    with app.app_context():
+        assert passwords.stored_rounds_mode() == 6  # the typical account moved on
+
+
+def test_with_no_stored_hash_the_dummy_takes_the_configured_cost(app):
+    app.config["BCRYPT_LOG_ROUNDS"] = 5
+    with app.app_context():
+        assert passwords.stored_rounds_mode() is None
+        assert passwords.dummy_rounds() == 5

@@ -315,3 +315,90 @@ def test_odd_user_ids_follow_the_contract(client, auth, user, admin, user_id):
     assert_problem(client.get(f"{USERS}/{user_id}"), 401)
     assert_problem(client.get(f"{USERS}/{user_id}", headers=auth.headers_for(user)), 403)
     assert_problem(client.get(f"{USERS}/{user_id}", headers=auth.headers_for(admin)), 404)
+
+
+def test_admin_create_422_names_every_invalid_field_at_once(client, auth, admin):
+    body = {"email": "nope", "username": "newbie", "password": "short"}
+    response = client.post(USERS, json=body, headers=auth.headers_for(admin))
+    assert set(assert_problem(response, 422)["errors"]) == {"email", "password"}
+    body = {"email": "newbie@example.com", "username": "newbie", "password": NEW_PASSWORD}
+    assert client.post(USERS, json=body, headers=auth.headers_for(admin)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "nope", "password": "short"},
+        {"username": "x", "password": "12345678"},
+        # The password's fault shows only against the account's current username.
+        {"email": "nope", "password": "ada-lovelace-99"},
+        {"full_name": "x" * 101, "password": "ada-lovelace-99"},
+    ],
+    ids=["email+length", "username+common", "email+current-username", "name+current-username"],
+)
+def test_profile_update_422_names_every_invalid_field_at_once(client, auth, user, body):
+    headers = auth.headers_for(user)
+    before = client.get(ME, headers=headers).get_json()
+    response = client.patch(ME, json={**body, "current_password": PASSWORD}, headers=headers)
+    errors = assert_problem(response, 422)["errors"]
+    assert set(errors) == set(body)
+    assert client.get(ME, headers=headers).get_json() == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "nope", "password": "short"},
+        {"email": "nope", "password": "ada-lovelace-99"},
+    ],
+    ids=["email+length", "email+current-username"],
+)
+def test_admin_update_422_names_every_invalid_field_at_once(client, auth, admin, user, body):
+    headers = auth.headers_for(admin)
+    response = client.patch(f"{USERS}/{user['id']}", json=body, headers=headers)
+    assert set(assert_problem(response, 422)["errors"]) == set(body)
+    assert client.post(LOGIN, json={"username": "ada", "password": PASSWORD}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"username": "Horse"}, "username"),  # PASSWORD is correct-horse-battery-staple
+        ({"email": "battery@example.com"}, "email"),
+        ({"username": "staple", "email": "ada2@example.com"}, "username"),
+    ],
+    ids=["username", "email", "username-with-email"],
+)
+def test_a_name_change_is_checked_against_the_password(client, auth, user, change, field):
+    """A new username or email that the password contains is refused: the password
+    would contain the account's own name. Checked once current_password is verified."""
+    headers = auth.headers_for(user)
+    before = client.get(ME, headers=headers).get_json()
+    response = client.patch(ME, json={**change, "current_password": PASSWORD}, headers=headers)
+    errors = assert_problem(response, 422)["errors"]
+    assert field in errors and "password" in errors[field][0].lower()
+    assert client.get(ME, headers=headers).get_json() == before
+    # A wrong current_password is answered as such: the check is no password oracle.
+    wrong = client.patch(ME, json={**change, "current_password": "nope-nope-1"}, headers=headers)
+    assert_problem(wrong, 400)
+    # Positive control: a name the password does not contain goes through.
+    fine = {
+        key: value.replace("Horse", "grace").replace("battery", "grace").replace("staple", "grace")
+        for key, value in change.items()
+    }
+    response = client.patch(ME, json={**fine, "current_password": PASSWORD}, headers=headers)
+    assert response.status_code == 200, response.get_json()
+
+
+def test_a_new_password_is_checked_against_the_new_names(client, auth, admin, user):
+    headers = auth.headers_for(user)
+    body = {"username": "bytes", "password": "bytes-and-bits-1", "current_password": PASSWORD}
+    assert "password" in assert_problem(client.patch(ME, json=body, headers=headers), 422)["errors"]
+    body = {
+        "email": "qubit@example.com",
+        "password": "qubits-galore-1",
+        "current_password": PASSWORD,
+    }
+    assert "password" in assert_problem(client.patch(ME, json=body, headers=headers), 422)["errors"]
+    body = {"username": "bytes", "password": "qubits-galore-1", "current_password": PASSWORD}
+    assert client.patch(ME, json=body, headers=headers).status_code == 200

@@ -1,6 +1,8 @@
-"""Keys and limits for Flask-Limiter on the auth endpoints."""
+"""Keys and limits for Flask-Limiter on the auth endpoints (and on password
+checks elsewhere), and which of its headers each answer keeps."""
 
 from flask import current_app, request
+from flask_jwt_extended import get_jwt_identity
 from flask_limiter.util import get_remote_address
 
 from .. import accounts
@@ -38,3 +40,36 @@ def account_key():
 
 def is_text(value):
     return "\x00" not in value and is_utf8_encodable(value)
+
+
+def caller_key():
+    """The calling account (a verified access token), sharing nothing with other accounts."""
+    return f"account:{get_jwt_identity()}"
+
+
+def without_current_password():
+    """Exempt a request from the password-guess limits when it checks no password."""
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # absurdly nested JSON: the parser answers 400 later
+        return True
+    return not (isinstance(data, dict) and "current_password" in data)
+
+
+# RFC 9110 gives Retry-After a meaning on 503 and 3xx answers; RFC 6585 on 429.
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def keep_retry_after_where_meant(response):
+    """Flask-Limiter adds Retry-After to every answer of a limited view; it says
+    "wait before retrying", which only a 429 (or 503, 3xx) means."""
+    if response.status_code not in RETRY_AFTER_STATUSES and not 300 <= response.status_code < 400:
+        response.headers.pop("Retry-After", None)
+    return response
+
+
+def register_limit_headers(app):
+    """Run `keep_retry_after_where_meant` after every other after_request hook
+    (Flask runs them last-registered first), so after the limiter's own."""
+    if app.config["RATELIMIT_ENABLED"]:
+        app.after_request_funcs.setdefault(None, []).insert(0, keep_retry_after_where_meant)

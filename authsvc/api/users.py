@@ -1,12 +1,16 @@
 """Blueprint `users`: one's own profile, and user administration."""
 
+from functools import wraps
+
 from flask_jwt_extended import current_user, get_current_user
 from marshmallow import RAISE
 
-from .. import accounts
-from ..errors import Forbidden
+from .. import accounts, admin
+from ..errors import Forbidden, NotFound
+from ..extensions import limiter
 from ..jwt_callbacks import caller_for_update, current_session_id
 from ..schemas import (
+    AccountContext,
     AdminUserCreateSchema,
     AdminUserUpdateSchema,
     ProfileUpdateSchema,
@@ -25,6 +29,7 @@ from . import (
     authenticated,
 )
 from . import examples as ex
+from .ratelimits import address_key, caller_key, limit_from_config, without_current_password
 
 blp = Blueprint(
     "users",
@@ -40,6 +45,28 @@ USER_ID = "<int(signed=True):user_id>"
 LAST_ADMIN = "This would leave no active admin"
 
 
+def changes_account(lookup):
+    """Give the body's schema the account the view changes (`lookup(**view_args)`,
+    None when missing), so a new password is checked against its current names."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            with AccountContext({"account": lookup(**kwargs)}):
+                return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def existing_user(user_id):
+    try:
+        return accounts.get_user(user_id)
+    except NotFound:
+        return None  # the use case answers 404 once the body is valid
+
+
 @blp.route("/me", methods=["GET"])
 @authenticated
 @blp.response(200, UserSchema, example=ex.USER)
@@ -51,13 +78,26 @@ def get_me():
     return get_current_user()._mapping
 
 
+# A current_password is a password guess: limited like a login, per account
+# and per address, for anyone holding a stolen access token.
+GUESSES = limit_from_config("LOGIN_RATE_LIMIT")
+
+
 @blp.route("/me", methods=["PUT", "PATCH"])
 @authenticated
+@limiter.limit(GUESSES, key_func=address_key, exempt_when=without_current_password)
+@limiter.limit(GUESSES, key_func=caller_key, exempt_when=without_current_password)
+@changes_account(get_current_user)
 @blp.arguments(ProfileUpdateSchema, required=False, example=ex.PROFILE_UPDATE)  # none: no change
 @blp.response(200, UserSchema, example=ex.USER)
 @blp.body_problems("The body is not valid JSON, or current_password is wrong")
 @blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
 @blp.problem(409, "Email or username taken", detail="Username is already taken.")
+@blp.problem(
+    429,
+    "Too many current_password attempts for this account or from this address",
+    detail="Too many requests: 5 per 1 minute",
+)
 def update_me(data):
     """Change the calling user's profile; a new password ends the other sessions"""
     return accounts.update_profile(caller_for_update(), data, current_sid=current_session_id())
@@ -81,7 +121,7 @@ def update_me(data):
 @blp.problem(403, NOT_ADMIN, detail=ADMIN_REQUIRED)
 def list_users(query):
     """List users ordered by id (admin)"""
-    page, total = accounts.list_users(**query)
+    page, total = admin.list_users(**query)
     return page, 200, {"X-Total-Count": str(total)}
 
 
@@ -95,7 +135,7 @@ def list_users(query):
 @blp.problem(409, "Email or username taken", detail="Email is already registered.")
 def create_user(data):
     """Create a user (admin)"""
-    return accounts.create_user(data)
+    return admin.create_user(data)
 
 
 @blp.route(f"/{USER_ID}", methods=["GET"])
@@ -113,6 +153,7 @@ def get_user(user_id):
 
 @blp.route(f"/{USER_ID}", methods=["PUT", "PATCH"])
 @admin_required
+@changes_account(existing_user)
 @blp.arguments(AdminUserUpdateSchema, required=False, example=ex.ADMIN_UPDATE)  # none: no change
 @blp.response(200, UserSchema, example=ex.USER)
 @blp.body_problems()
@@ -122,7 +163,7 @@ def get_user(user_id):
 @blp.problem(409, "Email or username taken, or no active admin would be left", detail=LAST_ADMIN)
 def update_user(data, user_id):
     """Update a user (admin); password change or deactivation ends their sessions"""
-    return accounts.update_user(user_id, data)
+    return admin.update_user(user_id, data)
 
 
 @blp.route(f"/{USER_ID}", methods=["DELETE"])
@@ -134,7 +175,7 @@ def update_user(data, user_id):
 @blp.problem(409, "No active admin would be left", detail=LAST_ADMIN)
 def delete_user(user_id):
     """Delete a user and their sessions (admin)"""
-    accounts.delete_user(user_id)
+    admin.delete_user(user_id)
 
 
 @blp.route(f"/{USER_ID}/sessions", methods=["DELETE"])
@@ -145,5 +186,5 @@ def delete_user(user_id):
 @blp.problem(404, "No such user", detail="User not found")
 def revoke_user_sessions(user_id):
     """End every session of a user (admin)"""
-    count = accounts.revoke_user_sessions(user_id)
+    count = admin.revoke_user_sessions(user_id)
     return {"message": "Sessions revoked", "sessions_revoked": count}

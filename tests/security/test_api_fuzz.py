@@ -15,9 +15,11 @@ import uuid
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.config import CacheConfig, SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from authsvc import accounts, passwords, sessions
+from authsvc import passwords, sessions
+from authsvc.admin import create_user
 from authsvc.extensions import db
 from authsvc.models import User
 
@@ -25,8 +27,12 @@ EXAMPLES = 8
 
 
 @pytest.fixture
-def api_schema(app):
-    return schemathesis.openapi.from_wsgi("/openapi.json", app)
+def api_schema(app, tmp_path_factory):
+    # Schemathesis keeps its cache in ./.schemathesis unless told otherwise: a
+    # test run leaves nothing in the working tree.
+    config = SchemathesisConfig.discover()
+    config.cache = CacheConfig(directory=str(tmp_path_factory.mktemp("schemathesis")))
+    return schemathesis.openapi.from_wsgi("/openapi.json", app, config=config)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
@@ -46,7 +52,7 @@ class AdminCaller:
         with self.app.app_context():
             account = db.session.get(User, self.id)
             if account is None:  # a case deleted it: a new admin takes over
-                account = accounts.create_user(
+                account = create_user(
                     {
                         "email": f"root{uuid.uuid4().hex[:8]}@example.com",
                         "username": f"root{uuid.uuid4().hex[:8]}",

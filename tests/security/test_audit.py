@@ -241,3 +241,54 @@ def test_no_record_ever_carries_a_password_hash_or_token(app, client, auth, admi
 def test_record_refuses_secret_field_names(app, name):
     with app.test_request_context(), pytest.raises(ValueError, match=name):
         audit.record("oops", **{name: "x"})
+
+
+def updated_at(app, user_id):
+    with app.app_context():
+        return db.session.get(User, user_id).updated_at
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        {},
+        {"full_name": "Ada Lovelace"},
+        {"username": "ada", "email": "ADA@example.com", "full_name": "Ada Lovelace"},
+    ],
+    ids=["no-body", "empty", "same-full-name", "all-the-same"],
+)
+def test_a_no_op_profile_update_is_no_change(app, client, auth, user, trail, body):
+    headers = auth.headers_for(user)
+    stamp = updated_at(app, user["id"])
+    response = (
+        client.patch(ME, json=body, headers=headers)
+        if body is not None
+        else (client.patch(ME, headers=headers))
+    )
+    assert response.status_code == 200 and response.get_json()["updated_at"] == stamp.isoformat()
+    assert updated_at(app, user["id"]) == stamp
+    assert trail("profile.update") == []
+    # Positive control: a real change stamps the row and is recorded, with that field only.
+    body = {"full_name": "Countess", "username": "ada"}
+    assert client.patch(ME, json=body, headers=headers).status_code == 200
+    assert updated_at(app, user["id"]) > stamp
+    assert only(trail("profile.update")).fields == ["full_name"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"is_admin": False, "is_active": True}, {"full_name": "Ada Lovelace", "username": "ada"}],
+    ids=["empty", "same-flags", "same-names"],
+)
+def test_a_no_op_admin_update_is_no_change(app, client, auth, admin, user, trail, body):
+    headers = auth.headers_for(admin)
+    stamp = updated_at(app, user["id"])
+    response = client.patch(f"{USERS}/{user['id']}", json=body, headers=headers)
+    assert response.status_code == 200
+    assert updated_at(app, user["id"]) == stamp
+    assert trail("admin.user.update") == []
+    body = {"is_admin": True, "full_name": "Ada Lovelace"}
+    assert client.patch(f"{USERS}/{user['id']}", json=body, headers=headers).status_code == 200
+    assert updated_at(app, user["id"]) > stamp
+    assert only(trail("admin.user.update")).fields == ["is_admin"]

@@ -93,3 +93,19 @@ def test_unknown_user_and_wrong_password_take_the_same_time(app, client, real_us
     differences, _ = paired_differences(client, PAIRS // 2, rng)
     low, high = median_interval(differences, rng)
     assert high < -margin, "the detector failed to see an unknown user skip bcrypt"
+
+
+def test_after_a_cost_raise_unknown_users_still_cost_what_known_ones_do(app, client, real_user):
+    """Raising BCRYPT_LOG_ROUNDS leaves stored hashes at the old cost until their
+    owners log in; the unknown-user path must cost what those accounts cost, not
+    the new setting (which would make it four times slower here, cost 10 vs 8)."""
+    app.config["BCRYPT_LOG_ROUNDS"] = ROUNDS + 2
+    rng = random.Random(4321)  # noqa: S311 - scheduling and resampling, not secrets
+    warm_up(client)
+    differences, wrong_times = paired_differences(client, PAIRS, rng)
+    margin = MARGIN * statistics.median(wrong_times)
+    low, high = median_interval(differences, rng)
+    assert -margin < low and high < margin, (
+        f"median difference CI [{low * 1000:.2f}, {high * 1000:.2f}] ms "
+        f"exceeds +-{margin * 1000:.2f} ms"
+    )

@@ -14,7 +14,7 @@ import pytest
 
 from authsvc.extensions import db
 from tests.conftest import PASSWORD, make_app
-from tests.security.conftest import LOGIN, REFRESH, REGISTER, assert_problem
+from tests.security.conftest import LOGIN, ME, REFRESH, REGISTER, assert_problem
 
 WINDOW = 2
 LIMITS = {
@@ -205,3 +205,86 @@ def test_unreachable_limiter_storage_falls_back_to_memory(database_url, user):
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+def test_retry_after_only_on_the_429(client, clock, user):
+    """Retry-After means "wait before retrying": only a 429 says that; the
+    X-RateLimit-* headers may report the budget on every answer."""
+    weak = {"email": "nope", "username": "ann", "password": "short"}
+    invalid = client.post(REGISTER, json=weak)
+    assert_problem(invalid, 422)
+    assert "X-RateLimit-Limit" in invalid.headers  # the limiter did see this request
+    assert "Retry-After" not in invalid.headers
+    body = {"email": "ann@example.com", "username": "ann", "password": PASSWORD}
+    assert "Retry-After" not in client.post(REGISTER, json=body).headers
+    for response in (login(client), login(client, "ada", PASSWORD)):
+        assert response.status_code in (200, 401)
+        assert "Retry-After" not in response.headers
+    assert_throttled(client.post(REGISTER, json=body))  # positive control: the 429 has it
+
+
+def change_email(client, headers, current_password, **kwargs):
+    body = {"email": "ada.new@example.com", "current_password": current_password}
+    return client.patch(ME, json=body, headers=headers, **kwargs)
+
+
+def test_wrong_current_password_is_limited_per_account(client, clock, auth, user):
+    """A stolen access token is no password oracle: guesses at current_password
+    count against the account whatever address they come from."""
+    headers = auth.headers_for(user)
+    for n in range(3):
+        guess = change_email(
+            client, headers, f"guess-{n}", environ_base={"REMOTE_ADDR": f"192.0.2.{n}"}
+        )
+        assert_problem(guess, 400)
+    assert_throttled(
+        change_email(client, headers, PASSWORD, environ_base={"REMOTE_ADDR": "192.0.2.9"})
+    )
+    # Changes that need no password are not held up.
+    assert client.patch(ME, json={"full_name": "Ada"}, headers=headers).status_code == 200
+    clock.advance(WINDOW)
+    assert change_email(client, headers, PASSWORD).status_code == 200
+
+
+def test_current_password_guesses_are_limited_per_address(client, clock, auth, make_user):
+    """Many stolen tokens, one address: the address's budget runs out."""
+    headers = []
+    for n in range(4):  # logged in from four addresses: the login limit stays out of it
+        account = make_user(f"victim{n}")
+        pair = login(
+            client, account["username"], PASSWORD, environ_base={"REMOTE_ADDR": f"203.0.113.{n}"}
+        )
+        headers.append(auth.bearer(pair.get_json()["access_token"]))
+    for n in range(3):
+        assert_problem(change_email(client, headers[n], "guess-guess"), 400)
+    assert_throttled(change_email(client, headers[3], "guess-guess"))
+    # Positive control: another address is not held up by this one.
+    other = change_email(client, headers[3], PASSWORD, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert other.status_code == 200
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="needs TEST_REDIS_URL")
+def test_current_password_limit_is_shared_between_workers(database_url, user):
+    settings = {
+        **LIMITS,
+        "LOGIN_RATE_LIMIT": "3 per 1 minute",
+        "RATELIMIT_STORAGE_URI": os.environ["TEST_REDIS_URL"],
+        "RATELIMIT_KEY_PREFIX": f"authsvc-test-{uuid.uuid4().hex}",
+    }
+    apps = [make_app(database_url, **settings) for _ in range(2)]
+    workers = [app.test_client() for app in apps]
+    try:
+        pair = login(workers[0], "ada", PASSWORD).get_json()
+        headers = {"Authorization": f"Bearer {pair['access_token']}"}
+        statuses = [
+            change_email(
+                workers[n % 2], headers, "guess-guess", environ_base={"REMOTE_ADDR": f"192.0.2.{n}"}
+            ).status_code
+            for n in range(4)
+        ]
+        assert statuses == [400, 400, 400, 429]
+    finally:
+        for app in apps:
+            with app.app_context():
+                db.engine.dispose()
