@@ -18,10 +18,12 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import CacheConfig, SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from authsvc import passwords, sessions
+from authsvc import accounts, passwords, sessions
 from authsvc.admin import create_user
+from authsvc.errors import ValidationFailed
 from authsvc.extensions import db
 from authsvc.models import User
+from tests.conftest import PASSWORD
 
 EXAMPLES = 8
 
@@ -111,12 +113,17 @@ POLICY_MESSAGES = (
     "Password is too common",
     "Password must not contain",
 )
+# A new username or email that the caller's kept password contains (/users/me).
+KEPT_PASSWORD_MESSAGE = "Your password contains this "
 
 
 def refused_by_password_policy(response):
     if response.status_code != 422:
         return False
     errors = response.json().get("errors", {})
+    names = {field: msgs for field, msgs in errors.items() if field in ("username", "email")}
+    if names and set(errors) == set(names):
+        return all(msg.startswith(KEPT_PASSWORD_MESSAGE) for msgs in names.values() for msg in msgs)
     return set(errors) == {"password"} and all(
         message.startswith(POLICY_MESSAGES) for message in errors["password"]
     )
@@ -138,7 +145,18 @@ def test_api_conforms_to_its_spec(case, caller):
         caller.forget_token()
 
 
-def test_policy_messages_are_the_policys_own():
+def test_policy_messages_are_the_policys_own(app, user):
     """The exception above cannot hide other 422s: its prefixes match real messages."""
     problems = passwords.policy_problems("x")
     assert problems and all(message.startswith(POLICY_MESSAGES) for message in problems)
+    with app.app_context():
+        try:
+            accounts.update_profile(
+                db.session.get(User, user["id"]),
+                {"username": "horse", "current_password": PASSWORD},
+                current_sid=None,
+            )
+        except ValidationFailed as refused:
+            assert refused.errors["username"][0].startswith(KEPT_PASSWORD_MESSAGE)
+        else:
+            raise AssertionError("a username the password contains was accepted")
