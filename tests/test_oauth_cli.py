@@ -1,0 +1,99 @@
+"""`flask keys ...` and `flask clients ...` as an operator runs them."""
+
+import re
+
+import pytest
+
+from authsvc import clients, keys
+from authsvc.oauth_cli import clients_cli, keys_cli
+
+KID = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+@pytest.fixture
+def app_settings():
+    return {"JWT_ALGORITHM": "ES256"}
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def key_states(app):
+    with app.app_context():
+        return {key.kid: key.state for key in keys.list_keys()}
+
+
+def test_keys_list_makes_and_shows_the_first_keys(app, runner):
+    result = runner.invoke(keys_cli, ["list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["kid", "alg", "state", "created", "verifies", "until"]
+    assert sorted(line.split()[2] for line in lines[1:]) == ["current", "next"]
+    assert all(KID.fullmatch(line.split()[0]) for line in lines[1:])
+
+
+def test_keys_rotate_prints_the_new_states(app, runner):
+    runner.invoke(keys_cli, ["list"])
+    before = key_states(app)
+    result = runner.invoke(keys_cli, ["rotate"])
+    assert result.exit_code == 0, result.output
+    printed = dict(line.split(":") for line in result.output.replace(" ", "").splitlines())
+    after = key_states(app)
+    assert after[printed["current"]] == "current" and before[printed["current"]] == "next"
+    assert after[printed["previous"]] == "previous" and after[printed["next"]] == "next"
+    listing = runner.invoke(keys_cli, ["list"]).output
+    assert "previous" in listing
+
+
+def test_keys_revoke(app, runner):
+    runner.invoke(keys_cli, ["list"])
+    [current] = [kid for kid, state in key_states(app).items() if state == "current"]
+    result = runner.invoke(keys_cli, ["revoke", current])
+    assert result.exit_code == 0, result.output
+    assert key_states(app)[current] == "revoked"
+    again = runner.invoke(keys_cli, ["revoke", current])
+    assert again.exit_code == 1 and "no live key" in again.output
+
+
+@pytest.mark.parametrize("kid", ["short", "' OR 1=1 --" + "x" * 32, "y" * 43])
+def test_keys_revoke_refuses_what_is_no_live_kid(app, runner, kid):
+    runner.invoke(keys_cli, ["list"])
+    before = key_states(app)
+    result = runner.invoke(keys_cli, ["revoke", kid])
+    assert result.exit_code == 1
+    assert key_states(app) == before
+
+
+def test_keys_reencrypt(app, runner):
+    old = app.config["SECRET_KEY"]
+    runner.invoke(keys_cli, ["list"])
+    app.config.update(SECRET_KEY="another-secret-key-0123456789-abcdefghijk")
+    refused = runner.invoke(keys_cli, ["reencrypt"])
+    assert refused.exit_code == 1 and "SECRET_KEY_FALLBACKS" in refused.output
+    app.config.update(SECRET_KEY_FALLBACKS=[old])
+    result = runner.invoke(keys_cli, ["reencrypt"])
+    assert result.exit_code == 0 and "Re-encrypted 2 signing keys" in result.output
+    assert "Re-encrypted 0" in runner.invoke(keys_cli, ["reencrypt"]).output
+
+
+def test_clients_create_list_delete(app, runner):
+    created = runner.invoke(clients_cli, ["create", "orders service"])
+    assert created.exit_code == 0, created.output
+    values = dict(line.split(": ", 1) for line in created.output.splitlines())
+    client_id, secret = values["client_id"], values["client_secret"]
+    with app.app_context():
+        assert clients.authenticate(client_id, secret) == client_id
+    listing = runner.invoke(clients_cli, ["list"]).output
+    assert client_id in listing and "orders service" in listing and secret not in listing
+    deleted = runner.invoke(clients_cli, ["delete", client_id])
+    assert deleted.exit_code == 0
+    with app.app_context():
+        assert clients.authenticate(client_id, secret) is None
+    assert runner.invoke(clients_cli, ["delete", client_id]).exit_code == 1
+
+
+def test_clients_create_refuses_a_bad_name(runner):
+    result = runner.invoke(clients_cli, ["create", "x" * 101])
+    assert result.exit_code == 1 and "1 to 100" in result.output
