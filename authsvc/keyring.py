@@ -84,8 +84,8 @@ class Keyring:
             self._reload(min_age=self.refresh_seconds)
         return self.snapshot
 
-    def signing_key(self):
-        """The `current` key, made on first use when the database has none."""
+    def ensured(self):
+        """The current snapshot; the first keys are made when the database has none."""
         snapshot = self.current()
         if snapshot.signing is None:
             keys.ensure_keys()
@@ -93,7 +93,11 @@ class Keyring:
             snapshot = self.snapshot
         if snapshot.signing is None:
             raise RuntimeError("no current signing key")
-        return snapshot.signing
+        return snapshot
+
+    def signing_key(self):
+        """The `current` key, made on first use when the database has none."""
+        return self.ensured().signing
 
     def verifying_key(self, kid):
         """The key named `kid`, or None; an unknown kid reloads at most every few seconds."""
@@ -107,7 +111,7 @@ class Keyring:
 
     def jwks(self):
         """The key set's JSON body and its ETag."""
-        snapshot = self.current()
+        snapshot = self.ensured()
         return snapshot.jwks_body, snapshot.jwks_etag
 
     # -- loading -------------------------------------------------------------
