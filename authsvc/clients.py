@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from .extensions import db
-from .oauth_models import IntrospectionClient
+from .models import IntrospectionClient
 
 CLIENT_ID_PREFIX = "rs_"
 # Compared against when the client id is unknown, so both answers take as long.

@@ -23,8 +23,8 @@ from sqlalchemy import select
 
 from . import keys
 from .extensions import db
-from .models import utcnow
-from .oauth_models import SigningKey
+from .models import SigningKey, utcnow
+from .models.keys import PUBLISHED_STATES
 
 # RFC 7638 SHA-256 thumbprints are 43 base64url characters; nothing else is a kid of ours.
 KID_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -35,7 +35,7 @@ LOAD = select(
     SigningKey.public_jwk,
     SigningKey.private_key,
     SigningKey.expires_at,
-).where(SigningKey.state.in_(("next", "current", "previous")))
+).where(SigningKey.state.in_(PUBLISHED_STATES))
 
 
 @dataclass(frozen=True)

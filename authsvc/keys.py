@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session
 
 from . import crypto
 from .extensions import db
-from .models import utcnow
-from .oauth_models import SigningKey
+from .models import SigningKey, utcnow
 
 PURPOSE = "signing-keys"
 ALGORITHMS = ("ES256", "RS256", "EdDSA")

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from authsvc import clients
 from authsvc.extensions import db
-from authsvc.oauth_models import IntrospectionClient
+from authsvc.models import IntrospectionClient
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from sqlalchemy import event, update
 from authsvc import keys
 from authsvc.extensions import db
 from authsvc.keyring import Keyring
-from authsvc.models import utcnow
-from authsvc.oauth_models import SigningKey
+from authsvc.models import SigningKey, utcnow
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
 

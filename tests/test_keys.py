@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from authsvc import crypto, keys
 from authsvc.extensions import db
-from authsvc.oauth_models import SigningKey
+from authsvc.models import SigningKey
 
 OLD_SECRET = "old-secret-key-0123456789-abcdefghijklmnopq"
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}

@@ -4,6 +4,8 @@ Models never commit; the use cases (`accounts`, `sessions`) do, once each.
 A new feature adds `models/<feature>.py` and re-exports its models below.
 """
 
+from .clients import IntrospectionClient
+from .keys import SigningKey
 from .sessions import (
     DEFAULT_AMR,
     LoginSession,
@@ -15,8 +17,10 @@ from .users import User, UTCDateTime, utcnow
 
 __all__ = [
     "DEFAULT_AMR",
+    "IntrospectionClient",
     "LoginSession",
     "RefreshToken",
+    "SigningKey",
     "UTCDateTime",
     "User",
     "is_live",

@@ -1,17 +1,16 @@
-"""Signing keys and introspection clients (tables `signing_keys`, `oauth_clients`)."""
+"""Signing keys of access tokens (table `signing_keys`)."""
 
 from datetime import datetime
 
 from sqlalchemy import JSON, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .extensions import db
-from .models import UTCDateTime, utcnow
+from ..extensions import db
+from .users import UTCDateTime, utcnow
 
 # A key's life: `next` (published, not yet signing) -> `current` (signing;
 # exactly one) -> `previous` (published, still verifying until `expires_at`).
 # `revoked` withdraws a key at once, from any state.
-KEY_STATES = ("next", "current", "previous", "revoked")
 PUBLISHED_STATES = ("next", "current", "previous")
 
 
@@ -54,17 +53,3 @@ class SigningKey(db.Model):
             postgresql_where=text("state = 'next'"),
         ),
     )
-
-
-class IntrospectionClient(db.Model):
-    """A resource server allowed to call the introspection endpoint (HTTP Basic)."""
-
-    __tablename__ = "oauth_clients"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(100))
-    # SHA-256 of a 256-bit random secret (hex): a secret that strong needs no
-    # slow hash, and introspection runs on every call of a resource server.
-    secret_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
