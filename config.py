@@ -10,14 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from dotenv import load_dotenv
-from sqlalchemy.engine import make_url
 
 BASE_DIR = Path(__file__).resolve().parent
 load_dotenv(BASE_DIR / ".env")
 
-DATABASE_CONNECT_TIMEOUT = 5  # seconds, for PostgreSQL URLs that name none
-
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
+MIN_SECRET_KEY_BYTES = 32
 
 
 def env_str(name, default=None):
@@ -59,7 +57,6 @@ class Config:
 
     APP_ENV = "development"
     TESTING = False
-    JSON_SORT_KEYS = False
 
     def __init__(self, overrides=None):
         overrides = dict(overrides or {})
@@ -105,7 +102,6 @@ class Config:
         # truncation, and no ValueError from bcrypt 5. Must stay on for good.
         self.BCRYPT_HANDLE_LONG_PASSWORDS = True
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
-        self.SQLALCHEMY_ENGINE_OPTIONS = self._engine_options()
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_HEADER_RETRY_AFTER_VALUE = "delta-seconds"
@@ -114,22 +110,9 @@ class Config:
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         self.RATELIMIT_SWALLOW_ERRORS = True
 
-    def _engine_options(self):
-        url = make_url(self.SQLALCHEMY_DATABASE_URI)
-        options = {
-            # A failed statement's message would otherwise quote its parameters
-            # (password hashes among them) into the logs.
-            "hide_parameters": True,
-            # A pooled connection to a server is checked before use, so a
-            # database restart or failover costs no request a 500. A SQLite
-            # file cannot drop a connection: no ping, one query less per request.
-            "pool_pre_ping": url.get_backend_name() != "sqlite",
-        }
-        if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
-            # An unreachable host fails the request (503 from /health) after a few
-            # seconds instead of psycopg's 130; `?connect_timeout=N` in the URL wins.
-            options["connect_args"] = {"connect_timeout": DATABASE_CONNECT_TIMEOUT}
-        return options
+    def validate(self):
+        """Refuse settings this environment must not run with (none outside production)."""
+        return self
 
     @staticmethod
     def default_bcrypt_rounds():
@@ -152,6 +135,19 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     APP_ENV = "production"
 
+    def validate(self):
+        """A real SECRET_KEY: never the development one, and long enough to sign with."""
+        key = self.SECRET_KEY or ""
+        if key == DEV_SECRET_KEY:
+            raise RuntimeError(
+                "SECRET_KEY must be set in production (the development key is refused)"
+            )
+        if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+            raise RuntimeError(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production"
+            )
+        return self
+
 
 CONFIGS = {
     "development": DevelopmentConfig,
@@ -161,10 +157,10 @@ CONFIGS = {
 
 
 def load_config(overrides=None):
-    """Build the configuration class named by `APP_ENV` (or the overrides)."""
+    """Build and validate the configuration class named by `APP_ENV` (or the overrides)."""
     overrides = dict(overrides or {})
     name = str(overrides.get("APP_ENV") or env_str("APP_ENV", "development")).strip().lower()
     if name not in CONFIGS:
         raise RuntimeError(f"APP_ENV must be one of {', '.join(CONFIGS)}, not {name!r}")
     overrides.pop("APP_ENV", None)
-    return CONFIGS[name](overrides)
+    return CONFIGS[name](overrides).validate()

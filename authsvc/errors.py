@@ -5,9 +5,9 @@ A leaf module: it imports nothing else of the project.
 
 from http import HTTPStatus
 
+import flask_smorest
 from flask import current_app, jsonify
 from sqlalchemy.exc import InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
 # Headers of a werkzeug exception worth passing on to the client.
@@ -17,7 +17,10 @@ FORWARDED_HEADERS = ("Allow", "Retry-After")
 def problem(status, detail=None, *, errors=None, headers=None):
     """Build an application/problem+json response."""
     status = int(status)
-    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:  # a status no standard names
+        title = "Error"
     body = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -164,9 +167,21 @@ def handle_unexpected(error):
     return problem(500, "An unexpected error occurred")
 
 
+class Api(flask_smorest.Api):
+    """flask-smorest's Api, answering every HTTP error as a problem.
+
+    `handle_http_exception` is flask-smorest's documented override point: the
+    Api registers it on the app for every `HTTPException` (werkzeug's 404,
+    405, 413, webargs' 400 and 422, Flask-Limiter's 429...).
+    """
+
+    def handle_http_exception(self, error):
+        return handle_http_exception(error)
+
+
 def register_errorhandlers(app):
+    """The handlers of what is no HTTPException (those are the `Api`'s)."""
     app.register_error_handler(ServiceError, handle_service_error)
-    app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(InterfaceError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

@@ -4,11 +4,11 @@ from flask_bcrypt import Bcrypt
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 
-from .jwt_manager import JWTManager
+from .errors import Api
+from .overrides import JWTManager
 
 # Named constraints, so Alembic (batch mode on SQLite) can address them.
 NAMING_CONVENTION = {

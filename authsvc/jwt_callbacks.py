@@ -11,7 +11,7 @@ from flask_jwt_extended import JWTManager, get_jwt
 from flask_jwt_extended.exceptions import JWTDecodeError
 from sqlalchemy import bindparam, select
 
-from . import tokens, web
+from . import database, tokens
 from .errors import TokenRejected, bearer_challenge, problem
 from .extensions import db
 from .models import LoginSession, User, is_live, utcnow
@@ -59,12 +59,12 @@ SESSION_AND_USER = (
 def is_revoked(jwt_header, claims):
     """One indexed lookup: the token's session is live and its user active.
 
-    The check reads a plain row on a connection of its own (`web.lookup_engine`),
+    The check reads a plain row on a connection of its own (`database.lookup_engine`),
     not ORM objects through the request's session (that saves ~120 µs, a fifth of an
     authenticated request). The user's row is kept for `load_user`, so an
     authenticated request costs a single query.
     """
-    with web.lookup_engine().connect() as connection:
+    with database.lookup_engine().connect() as connection:
         row = connection.execute(SESSION_AND_USER, {"sid": claims["sid"]}).first()
     if (
         row is None

@@ -119,11 +119,3 @@ def refresh_reuse_detected():
     """Count a refresh token presented again after rotation (the view reports it)."""
     if current_app.config["METRICS_ENABLED"]:
         REFRESH_REUSE.inc()
-
-
-def init_app(app):
-    """Count requests when `METRICS_ENABLED`; call before the rate limiter's hooks."""
-    if not app.config["METRICS_ENABLED"]:
-        return
-    app.before_request(start_timer)
-    app.after_request(record)

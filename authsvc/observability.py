@@ -161,14 +161,3 @@ def assign_request_id():
 def add_request_id_header(response):
     response.headers[REQUEST_ID_HEADER] = g.get("request_id") or request_id_from({})
     return response
-
-
-def init_app(app):
-    """Request ids and JSON logs; call before any extension adds a request hook.
-
-    A hook that answers early (the rate limiter's 429) stops the ones after it,
-    so the request id must be assigned first.
-    """
-    configure_logging(app.config["LOG_LEVEL"])
-    app.before_request(assign_request_id)
-    app.after_request(add_request_id_header)

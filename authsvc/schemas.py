@@ -5,22 +5,24 @@ from marshmallow.experimental.context import Context
 
 from . import passwords
 
+USERNAME_CHARACTERS = "[A-Za-z0-9_.\\-]{3,32}"
 USERNAME = validate.Regexp(
-    r"^[A-Za-z0-9_.\-]{3,32}\Z",
+    f"^{USERNAME_CHARACTERS}\\Z",
     error="Username must be 3 to 32 characters: ASCII letters, digits, '_', '.' or '-'.",
 )
 # The same rule for the spec: JSON Schema patterns are ECMA regexes, with no `\Z`.
-USERNAME_METADATA = {"pattern": "^[A-Za-z0-9_.\\-]{3,32}$", "example": "ada"}
+USERNAME_METADATA = {"pattern": f"^{USERNAME_CHARACTERS}$", "example": "ada"}
 # Passwords are length-checked after NFKC normalization (see passwords.py); this
 # bound only keeps absurd bodies away from the normalizer.
 PASSWORD_FIELD = {"validate": validate.Length(max=1024), "load_only": True}
-# A password being set: the spec states the policy (8 to 128 characters after
+# A password being set: the spec states the policy (its length bounds after
 # NFKC, not common, not containing the username or email); passwords.py enforces it.
 NEW_PASSWORD_METADATA = {
-    "minLength": 8,
-    "maxLength": 128,
-    "description": "8 to 128 characters after NFKC normalization; common passwords and "
-    "passwords containing the username or the email's local part are refused (422)",
+    "minLength": passwords.MIN_LENGTH,
+    "maxLength": passwords.MAX_LENGTH,
+    "description": f"{passwords.MIN_LENGTH} to {passwords.MAX_LENGTH} characters after NFKC "
+    "normalization; common passwords and passwords containing the username or the "
+    "email's local part are refused (422)",
 }
 
 

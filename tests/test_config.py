@@ -3,7 +3,7 @@
 import pytest
 
 from authsvc import create_app
-from config import DEV_SECRET_KEY, env_list
+from config import DEV_SECRET_KEY, env_list, load_config
 
 
 def test_production_refuses_development_secret_key(database_url):
@@ -69,3 +69,16 @@ def test_postgresql_connect_timeout_unless_the_url_names_one(query, connect_args
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options.get("connect_args") == connect_args
     assert options["pool_pre_ping"] and options["hide_parameters"]
+
+
+def test_the_config_validates_itself_before_any_app_is_built():
+    """The production check is the config's own step: load_config refuses a weak key."""
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        load_config({"APP_ENV": "production", "SECRET_KEY": DEV_SECRET_KEY})
+    assert load_config({"APP_ENV": "production", "SECRET_KEY": "k" * 32}).SECRET_KEY == "k" * 32
+    # Development and testing run with the development key.
+    assert load_config({"APP_ENV": "development"}).SECRET_KEY
+
+
+def test_no_dead_settings():
+    assert not hasattr(load_config({"APP_ENV": "testing"}), "JSON_SORT_KEYS")

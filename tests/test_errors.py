@@ -1,7 +1,9 @@
 """Every error, from every layer, is application/problem+json."""
 
 import pytest
+from werkzeug.exceptions import Conflict, HTTPException
 
+from authsvc.extensions import api
 from tests.test_auth_api import assert_problem
 
 
@@ -58,3 +60,14 @@ def test_bearer_scheme_ignores_case(client, auth, user, scheme):
     token = auth.login("ada")["access_token"]
     response = client.get("/api/v1/users/me", headers={"Authorization": f"{scheme} {token}"})
     assert response.status_code == 200
+
+
+def test_http_errors_reach_the_problem_builder_through_the_api_hook(app):
+    """flask-smorest's documented override point answers every HTTPException, whatever
+    the order handlers were registered in."""
+    assert app.error_handler_spec[None][None][HTTPException] == api.handle_http_exception
+    with app.test_request_context():
+        response = api.handle_http_exception(Conflict("taken"))
+    assert response.status_code == 409
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["detail"] == "taken"

@@ -11,8 +11,8 @@ from sqlalchemy import event, select, text, update
 
 from authsvc import jwt_callbacks, sessions
 from authsvc.extensions import db, jwt
-from authsvc.jwt_manager import JWTManager
 from authsvc.models import LoginSession, User, utcnow
+from authsvc.overrides import JWTManager
 from tests.conftest import claims_of
 
 ROOT = Path(__file__).resolve().parent.parent

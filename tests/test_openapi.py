@@ -6,7 +6,10 @@ import uuid
 import pytest
 from openapi_spec_validator import validate
 
+from authsvc import passwords
 from authsvc.api import SECURITY
+from authsvc.api.ratelimits import LIMITED
+from tests.conftest import make_app
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 PUBLIC = {
@@ -97,7 +100,7 @@ def test_protected_operations_declare_security_and_401(spec):
             assert "security" not in operation, where
             continue
         assert operation["security"] == SECURITY, where
-        unauthorized = operation["responses"]["401"]
+        unauthorized = resolve(spec, operation["responses"]["401"])
         assert "WWW-Authenticate" in unauthorized["headers"], where
 
 
@@ -120,7 +123,7 @@ def test_operations_with_a_body_or_query_declare_400_413_422(spec):
 def test_rate_limited_operations_declare_429_with_retry_after(spec):
     for method, path, operation in operations(spec):
         if (method, path) in RATE_LIMITED:
-            assert "Retry-After" in operation["responses"]["429"]["headers"]
+            assert "Retry-After" in resolve(spec, operation["responses"]["429"])["headers"]
         else:
             assert "429" not in operation["responses"], f"{method} {path}"
 
@@ -149,6 +152,98 @@ def test_security_schemes_offer_bearer_and_the_oauth2_password_flow(spec):
     assert password_flow["tokenUrl"] == "/api/v1/auth/login"
     login = spec["paths"]["/api/v1/auth/login"]["post"]["requestBody"]["content"]
     assert "application/x-www-form-urlencoded" in login
+
+
+def operation_of(spec, method, path):
+    return spec["paths"][path][method.lower()]
+
+
+LIMITED_OPERATIONS = {
+    "REGISTER_RATE_LIMIT": [("POST", "/api/v1/auth/register")],
+    "LOGIN_RATE_LIMIT": [("POST", "/api/v1/auth/login")],
+    "REFRESH_RATE_LIMIT": [("POST", "/api/v1/auth/refresh")],
+    "CURRENT_PASSWORD_GUESSES": [("PUT", "/api/v1/users/me"), ("PATCH", "/api/v1/users/me")],
+}
+
+
+def test_every_rate_limit_setting_documents_its_operation():
+    assert set(LIMITED) == set(LIMITED_OPERATIONS)
+    assert {op for ops in LIMITED_OPERATIONS.values() for op in ops} == RATE_LIMITED
+
+
+def test_documented_limits_are_read_from_the_settings(database_url):
+    """Change a setting, and the spec says the new number (nothing is copied)."""
+    settings = {
+        "REGISTER_RATE_LIMIT": "7 per hour",
+        "LOGIN_RATE_LIMIT": "3 per 10 seconds",
+        "REFRESH_RATE_LIMIT": "11/minute",
+        "MAX_CONTENT_LENGTH": 32 * 1024,
+    }
+    spec = make_app(database_url, **settings).test_client().get("/openapi.json").get_json()
+    expected = {
+        "REGISTER_RATE_LIMIT": "Too many requests: 7 per 1 hour",
+        "LOGIN_RATE_LIMIT": "Too many requests: 3 per 10 second",
+        "REFRESH_RATE_LIMIT": "Too many requests: 11 per 1 minute",
+        "CURRENT_PASSWORD_GUESSES": "Too many requests: 3 per 10 second",  # the login limit
+    }
+    for name, ops in LIMITED_OPERATIONS.items():
+        for method, path in ops:
+            too_many = resolve(spec, operation_of(spec, method, path)["responses"]["429"])
+            example = too_many["content"]["application/problem+json"]["example"]
+            assert example["detail"] == expected[name], name
+    for method, path, operation in operations(spec):
+        if "requestBody" in operation:
+            too_large = resolve(spec, operation["responses"]["413"])
+            assert "32 KiB" in too_large["description"], f"{method} {path}"
+
+
+@pytest.mark.parametrize("app_settings", [{"RATELIMIT_ENABLED": True}])
+def test_a_documented_429_is_what_the_limiter_answers(client, spec, app_settings):
+    too_many = resolve(spec, operation_of(spec, "POST", "/api/v1/auth/refresh")["responses"]["429"])
+    documented = too_many["content"]["application/problem+json"]["example"]["detail"]
+    for _ in range(100):
+        response = client.post("/api/v1/auth/refresh", json={"refresh_token": "x"})
+        if response.status_code == 429:
+            break
+    assert response.status_code == 429
+    assert response.get_json()["detail"] == documented
+
+
+def test_documented_password_bounds_are_the_policy(spec):
+    new_passwords = [
+        spec["components"]["schemas"][name]["properties"]["password"]
+        for name in ("Register", "ProfileUpdate", "AdminUserCreate", "AdminUserUpdate")
+    ]
+    for documented in new_passwords:
+        low, high = documented["minLength"], documented["maxLength"]
+        assert f"{low} to {high} characters" in documented["description"]
+        # What the policy really refuses and accepts at each bound.
+        assert passwords.policy_problems("q7#" + "x" * (low - 4)) != []
+        assert passwords.policy_problems("q7#" + "x" * (low - 3)) == []
+        assert passwords.policy_problems("q7#" + "x" * (high - 3)) == []
+        assert passwords.policy_problems("q7#" + "x" * (high - 2)) != []
+
+
+ADMIN_OPERATIONS = {
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/users"),
+    ("PUT", "/api/v1/users/{user_id}"),
+    ("PATCH", "/api/v1/users/{user_id}"),
+    ("DELETE", "/api/v1/users/{user_id}"),
+    ("DELETE", "/api/v1/users/{user_id}/sessions"),
+}
+
+
+def test_authenticated_and_admin_required_document_401_and_403(spec):
+    """The decorators declare the answers they give: nothing is stacked by hand."""
+    for method, path, operation in operations(spec):
+        responses = operation["responses"]
+        if "security" in operation:
+            assert responses["401"] == {"$ref": "#/components/responses/UNAUTHENTICATED"}
+        if (method, path) in ADMIN_OPERATIONS:
+            assert responses["403"] == {"$ref": "#/components/responses/NOT_ADMIN"}, path
+        else:
+            assert responses.get("403") != {"$ref": "#/components/responses/NOT_ADMIN"}, path
 
 
 # --- honesty: what is documented is what the service answers ----------------

@@ -5,7 +5,6 @@ from flask_jwt_extended import current_user
 
 from .. import accounts, metrics, sessions, tokens
 from ..errors import BadRequest, InvalidCredentials, NotFound, TokenRejected
-from ..extensions import limiter
 from ..jwt_callbacks import current_session_id
 from ..schemas import (
     LoginSchema,
@@ -16,9 +15,9 @@ from ..schemas import (
     SessionsRevokedSchema,
     TokenPairSchema,
 )
-from . import API_PREFIX, REVOKED, UNAUTHENTICATED, Blueprint, authenticated, client
+from . import API_PREFIX, Blueprint, authenticated, client
 from . import examples as ex
-from .ratelimits import account_key, address_key, limit_from_config
+from .ratelimits import account_key, address_key
 
 blp = Blueprint(
     "auth",
@@ -28,20 +27,11 @@ blp = Blueprint(
 )
 
 
-def rate_limited(limit):
-    """A 429's detail, as the rate limiter words it (the default limits)."""
-    return f"Too many requests: {limit}"
-
-
 @blp.route("/register", methods=["POST"])
-@limiter.limit(limit_from_config("REGISTER_RATE_LIMIT"), key_func=address_key)
+@blp.rate_limit("REGISTER_RATE_LIMIT", address_key)
 @blp.arguments(RegisterSchema, example=ex.REGISTER)
 @blp.response(201, TokenPairSchema, example=ex.TOKEN_PAIR)
-@blp.body_problems()
 @blp.problem(409, "Email or username taken", detail="Email is already registered.")
-@blp.problem(
-    429, "Too many registrations from this address", detail=rate_limited("10 per 1 minute")
-)
 def register(data):
     """Create an account and start a session"""
     _user, started = accounts.register(data, client())
@@ -49,9 +39,13 @@ def register(data):
 
 
 @blp.route("/login", methods=["POST"])
-@limiter.limit(limit_from_config("LOGIN_RATE_LIMIT"), key_func=address_key)
-@limiter.limit(limit_from_config("LOGIN_RATE_LIMIT"), key_func=account_key)
-@blp.arguments(LoginSchema, location="json_or_form", example=ex.LOGIN)
+@blp.rate_limit("LOGIN_RATE_LIMIT", address_key, account_key)
+@blp.arguments(
+    LoginSchema,
+    location="json_or_form",
+    example=ex.LOGIN,
+    bad_request="The body is not valid JSON, or grant_type is not `password`",
+)
 @blp.doc(
     requestBody={
         "content": {
@@ -63,16 +57,10 @@ def register(data):
     }
 )
 @blp.response(200, TokenPairSchema, example=ex.TOKEN_PAIR)
-@blp.body_problems("The body is not valid JSON, or grant_type is not `password`")
 @blp.problem(
     401, "Wrong credentials (the same for an unknown user)", detail=InvalidCredentials.detail
 )
 @blp.problem(403, "Account disabled (only said when the password is right)")
-@blp.problem(
-    429,
-    "Too many attempts from this address or for this account",
-    detail=rate_limited("5 per 1 minute"),
-)
 def login(data):
     """Log in with username or email and password (JSON or OAuth2 form)"""
     grant_type = data.get("grant_type")
@@ -92,16 +80,14 @@ def _presented_refresh_token(data):
 
 
 @blp.route("/refresh", methods=["POST"])
-@limiter.limit(limit_from_config("REFRESH_RATE_LIMIT"), key_func=address_key)
+@blp.rate_limit("REFRESH_RATE_LIMIT", address_key)
 @blp.arguments(RefreshTokenSchema, required=False, example=ex.REFRESH)
 @blp.response(200, TokenPairSchema, example=ex.TOKEN_PAIR)
-@blp.body_problems()
 @blp.problem(
     401,
     "Missing, invalid, expired, revoked, reused or not a refresh token",
     detail="Refresh token reuse detected; the session has been revoked",
 )
-@blp.problem(429, "Too many refreshes from this address", detail=rate_limited("30 per 1 minute"))
 def refresh(data):
     """Exchange a refresh token for a new pair (the old one is retired)"""
     claims = tokens.decode_refresh_token(_presented_refresh_token(data))
@@ -115,7 +101,6 @@ def refresh(data):
 @blp.route("/logout", methods=["POST"])
 @blp.arguments(RefreshTokenSchema, required=False, example=ex.REFRESH)
 @blp.response(200, MessageSchema, example=ex.LOGGED_OUT)
-@blp.body_problems()
 @blp.problem(401, "Missing, invalid or expired refresh token", detail="Token has expired")
 def logout(data):
     """End the session of a refresh token (repeating it is harmless)"""
@@ -126,7 +111,6 @@ def logout(data):
 @blp.route("/logout-all", methods=["POST"])
 @authenticated
 @blp.response(200, SessionsRevokedSchema, example=ex.ALL_LOGGED_OUT)
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
 def logout_all():
     """End every session of the calling user"""
     count = sessions.logout_all(current_user.id, current_session_id())
@@ -136,7 +120,6 @@ def logout_all():
 @blp.route("/sessions", methods=["GET"])
 @authenticated
 @blp.response(200, SessionSchema(many=True), example=ex.SESSIONS)
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
 def list_sessions():
     """List the calling user's live sessions, newest first"""
     sid = current_session_id()
@@ -156,7 +139,6 @@ def _session_fields(session):
 @blp.route("/sessions/<path:session_id>", methods=["DELETE"])
 @authenticated
 @blp.response(204)
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
 @blp.problem(404, "Not one of the caller's live sessions", detail="Session not found")
 def revoke_session(session_id):
     """End one of the calling user's sessions"""

@@ -8,6 +8,21 @@ from flask_limiter.util import get_remote_address
 from .. import accounts
 from ..schemas import is_utf8_encodable
 
+# Each 429 the spec documents (components/responses): the setting that holds
+# its limit, and what it means.
+LIMITED = {
+    "REGISTER_RATE_LIMIT": ("REGISTER_RATE_LIMIT", "Too many registrations from this address"),
+    "LOGIN_RATE_LIMIT": (
+        "LOGIN_RATE_LIMIT",
+        "Too many attempts from this address or for this account",
+    ),
+    "REFRESH_RATE_LIMIT": ("REFRESH_RATE_LIMIT", "Too many refreshes from this address"),
+    "CURRENT_PASSWORD_GUESSES": (
+        "LOGIN_RATE_LIMIT",
+        "Too many current_password attempts for this account or from this address",
+    ),
+}
+
 
 def limit_from_config(name):
     """A limit read from the app's config at request time (e.g. `5 per minute`)."""
@@ -66,10 +81,3 @@ def keep_retry_after_where_meant(response):
     if response.status_code not in RETRY_AFTER_STATUSES and not 300 <= response.status_code < 400:
         response.headers.pop("Retry-After", None)
     return response
-
-
-def register_limit_headers(app):
-    """Run `keep_retry_after_where_meant` after every other after_request hook
-    (Flask runs them last-registered first), so after the limiter's own."""
-    if app.config["RATELIMIT_ENABLED"]:
-        app.after_request_funcs.setdefault(None, []).insert(0, keep_retry_after_where_meant)

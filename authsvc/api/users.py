@@ -7,7 +7,6 @@ from marshmallow import RAISE
 
 from .. import accounts, admin
 from ..errors import Forbidden, NotFound
-from ..extensions import limiter
 from ..jwt_callbacks import caller_for_update, current_session_id
 from ..schemas import (
     AccountContext,
@@ -18,18 +17,9 @@ from ..schemas import (
     UserQuerySchema,
     UserSchema,
 )
-from . import (
-    ADMIN_REQUIRED,
-    API_PREFIX,
-    NOT_ADMIN,
-    REVOKED,
-    UNAUTHENTICATED,
-    Blueprint,
-    admin_required,
-    authenticated,
-)
+from . import ADMIN_REQUIRED, API_PREFIX, Blueprint, admin_required, authenticated
 from . import examples as ex
-from .ratelimits import address_key, caller_key, limit_from_config, without_current_password
+from .ratelimits import address_key, caller_key, without_current_password
 
 blp = Blueprint(
     "users",
@@ -70,7 +60,6 @@ def existing_user(user_id):
 @blp.route("/me", methods=["GET"])
 @authenticated
 @blp.response(200, UserSchema, example=ex.USER)
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
 def get_me():
     """Return the calling user"""
     # The row's mapping, not the `current_user` proxy: serializing through the
@@ -80,24 +69,24 @@ def get_me():
 
 # A current_password is a password guess: limited like a login, per account
 # and per address, for anyone holding a stolen access token.
-GUESSES = limit_from_config("LOGIN_RATE_LIMIT")
-
-
 @blp.route("/me", methods=["PUT", "PATCH"])
 @authenticated
-@limiter.limit(GUESSES, key_func=address_key, exempt_when=without_current_password)
-@limiter.limit(GUESSES, key_func=caller_key, exempt_when=without_current_password)
-@changes_account(get_current_user)
-@blp.arguments(ProfileUpdateSchema, required=False, example=ex.PROFILE_UPDATE)  # none: no change
-@blp.response(200, UserSchema, example=ex.USER)
-@blp.body_problems("The body is not valid JSON, or current_password is wrong")
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
-@blp.problem(409, "Email or username taken", detail="Username is already taken.")
-@blp.problem(
-    429,
-    "Too many current_password attempts for this account or from this address",
-    detail="Too many requests: 5 per 1 minute",
+@blp.rate_limit(
+    "LOGIN_RATE_LIMIT",
+    address_key,
+    caller_key,
+    exempt_when=without_current_password,
+    documented_as="CURRENT_PASSWORD_GUESSES",
 )
+@changes_account(get_current_user)
+@blp.arguments(
+    ProfileUpdateSchema,
+    required=False,  # none: no change
+    example=ex.PROFILE_UPDATE,
+    bad_request="The body is not valid JSON, or current_password is wrong",
+)
+@blp.response(200, UserSchema, example=ex.USER)
+@blp.problem(409, "Email or username taken", detail="Username is already taken.")
 def update_me(data):
     """Change the calling user's profile; a new password ends the other sessions"""
     return accounts.update_profile(caller_for_update(), data, current_sid=current_session_id())
@@ -117,8 +106,6 @@ def update_me(data):
     },
     example=[ex.USER],
 )
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
-@blp.problem(403, NOT_ADMIN, detail=ADMIN_REQUIRED)
 def list_users(query):
     """List users ordered by id (admin)"""
     page, total = admin.list_users(**query)
@@ -129,9 +116,6 @@ def list_users(query):
 @admin_required
 @blp.arguments(AdminUserCreateSchema, example=ex.ADMIN_CREATE)
 @blp.response(201, UserSchema, example=ex.USER)
-@blp.body_problems()
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
-@blp.problem(403, NOT_ADMIN, detail=ADMIN_REQUIRED)
 @blp.problem(409, "Email or username taken", detail="Email is already registered.")
 def create_user(data):
     """Create a user (admin)"""
@@ -141,13 +125,12 @@ def create_user(data):
 @blp.route(f"/{USER_ID}", methods=["GET"])
 @authenticated
 @blp.response(200, UserSchema, example=ex.USER)
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
 @blp.problem(403, "Another user's account, and not an admin", detail=ADMIN_REQUIRED)
 @blp.problem(404, "No such user (told to admins only)", detail="User not found")
 def get_user(user_id):
     """Return a user (admin, or the user themself)"""
     if not current_user.is_admin and current_user.id != user_id:
-        raise Forbidden("Admin privileges required")
+        raise Forbidden(ADMIN_REQUIRED)
     return accounts.get_user(user_id)
 
 
@@ -156,9 +139,6 @@ def get_user(user_id):
 @changes_account(existing_user)
 @blp.arguments(AdminUserUpdateSchema, required=False, example=ex.ADMIN_UPDATE)  # none: no change
 @blp.response(200, UserSchema, example=ex.USER)
-@blp.body_problems()
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
-@blp.problem(403, NOT_ADMIN, detail=ADMIN_REQUIRED)
 @blp.problem(404, "No such user", detail="User not found")
 @blp.problem(409, "Email or username taken, or no active admin would be left", detail=LAST_ADMIN)
 def update_user(data, user_id):
@@ -169,8 +149,6 @@ def update_user(data, user_id):
 @blp.route(f"/{USER_ID}", methods=["DELETE"])
 @admin_required
 @blp.response(204)
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
-@blp.problem(403, NOT_ADMIN, detail=ADMIN_REQUIRED)
 @blp.problem(404, "No such user", detail="User not found")
 @blp.problem(409, "No active admin would be left", detail=LAST_ADMIN)
 def delete_user(user_id):
@@ -181,8 +159,6 @@ def delete_user(user_id):
 @blp.route(f"/{USER_ID}/sessions", methods=["DELETE"])
 @admin_required
 @blp.response(200, SessionsRevokedSchema, example=ex.SESSIONS_REVOKED)
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
-@blp.problem(403, NOT_ADMIN, detail=ADMIN_REQUIRED)
 @blp.problem(404, "No such user", detail="User not found")
 def revoke_user_sessions(user_id):
     """End every session of a user (admin)"""

@@ -1,10 +1,13 @@
-"""Cross-cutting HTTP and database behaviour: headers on every response, SQLite setup."""
+"""Request hooks: request ids, metrics, bearer-scheme case, security headers; no cookies.
 
-from flask import current_app, request
+`register_request_hooks` is the one place that adds them, in the order they run.
+"""
+
+from flask import request
 from flask.sessions import SessionInterface
-from sqlalchemy import event
 
-from .extensions import db
+from . import metrics, observability
+from .api.ratelimits import keep_retry_after_where_meant
 
 DOCS_PATHS = ("/docs", "/redoc")
 # The docs pages run only the app's own scripts; Swagger UI and ReDoc inject
@@ -31,10 +34,41 @@ class NoCookieSession(SessionInterface):
         return None
 
 
-def register_hooks(app):
+def register_request_hooks(app):
+    """Add authsvc's request hooks around those of the extensions, in this order.
+
+    Before the view:
+      1. `assign_request_id`: first, so every log line of the request, and
+         the answer to any hook that stops the request early, carries the id.
+      2. `metrics.start_timer` (METRICS_ENABLED): times everything after it.
+      3. the extensions' own hooks (none today: see `skip_limiter_app_check`).
+      4. `normalize_bearer_scheme`: before the view's `jwt_required` reads the header.
+    After the view (and after an error handler's answer):
+      1. `set_security_headers`: fills in only what the view left unset.
+      2. the extensions' own: Flask-Limiter's `X-RateLimit-*` and `Retry-After`,
+         flask-cors' headers.
+      3. `keep_retry_after_where_meant` (RATELIMIT_ENABLED): after the limiter's,
+         it drops the `Retry-After` the limiter adds to answers other than 429.
+      4. `metrics.record`: counts the status the client really gets.
+      5. `add_request_id_header`: last, so no answer leaves without its id.
+
+    Call it after the extensions are bound: it places its hooks around theirs
+    (Flask runs `after_request` hooks from the last registered to the first).
+    """
     app.session_interface = NoCookieSession()
-    app.before_request(normalize_bearer_scheme)
-    app.after_request(set_security_headers)
+    first = [observability.assign_request_id]
+    last = [observability.add_request_id_header]
+    if app.config["METRICS_ENABLED"]:
+        first.append(metrics.start_timer)
+        last.insert(0, metrics.record)
+    if app.config["RATELIMIT_ENABLED"]:
+        last.insert(0, keep_retry_after_where_meant)
+    before = app.before_request_funcs.setdefault(None, [])
+    before[:0] = first
+    before.append(normalize_bearer_scheme)
+    after = app.after_request_funcs.setdefault(None, [])
+    after[:0] = reversed(last)
+    after.append(set_security_headers)
 
 
 def normalize_bearer_scheme():
@@ -75,45 +109,3 @@ def set_security_headers(response):
         if name.lower() not in present:
             response.headers.add(name, value)
     return response
-
-
-def _lower(value):
-    return value.lower() if isinstance(value, str) else value
-
-
-LOOKUP_ENGINE = "authsvc.lookup_engine"
-
-
-def lookup_engine():
-    """The engine for single-SELECT lookups outside the request's session (`configure_database`)."""
-    return current_app.extensions[LOOKUP_ENGINE]
-
-
-def configure_database(app):
-    """SQLite as a real deployment: WAL, a busy timeout, foreign keys enforced.
-
-    Also picks the engine for lookups that are one SELECT (the revocation
-    check): on PostgreSQL it runs them outside a transaction, sparing the
-    BEGIN and ROLLBACK round trips (a third of the check's time there).
-    pysqlite opens no transaction for a SELECT, and switching would cost more.
-    """
-    with app.app_context():
-        engine = db.engine
-    if engine.dialect.name != "sqlite":
-        app.extensions[LOOKUP_ENGINE] = engine.execution_options(isolation_level="AUTOCOMMIT")
-        return
-    app.extensions[LOOKUP_ENGINE] = engine
-
-    @event.listens_for(engine, "connect")
-    def set_sqlite_pragmas(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        # SQLite's own lower() folds ASCII only; searches (`q`) need Unicode.
-        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
-        cursor.execute("PRAGMA busy_timeout=10000")
-        if engine.url.database not in (None, "", ":memory:"):
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # FULL: an acknowledged logout or registration survives a power
-            # loss too, not only a crash of the process (NORMAL's promise).
-            cursor.execute("PRAGMA synchronous=FULL")
-        cursor.close()

@@ -1,26 +1,42 @@
-"""flask-jwt-extended's JWTManager, verifying a token with one decode instead of three.
+"""Everything authsvc does with a library's private parts, fenced in one place.
 
-Upstream decodes every token twice without verifying it (claims, then header)
-so that a `decode_key_loader` may pick the key from them, then a third time to
-verify it. pyjwt checks each base64 character of every segment in Python, so
-those two extra decodes cost ~70 µs, a sixth of an authenticated request.
-authsvc signs with one key, so it verifies first and checks the claims'
-shapes afterwards (`claims_check`): nothing reads a claim before its
-signature is known good.
+Each override below is reviewed against the library version pinned in
+requirements.txt (`REVIEWED_VERSIONS`); tests/test_overrides.py fails on any
+other version until the override is reviewed again. Wherever a library offers
+a documented hook, authsvc uses that instead (flask-smorest's
+`Api.handle_http_exception`, webargs' `Parser.load_json`).
 
-This overrides a private method: it is reviewed against the flask-jwt-extended
-version pinned in requirements.txt, and tests/security/test_jwt_manager.py
-fails on any other version until it is reviewed again.
+1. `JWTManager`: flask-jwt-extended's manager verifying a token with one
+   decode instead of three (it replaces the private `_decode_jwt_from_config`).
+2. `skip_limiter_app_check`: removes Flask-Limiter's app-wide `before_request`
+   hook (the private `_check_request_limit`).
+3. `DOCS_TEMPLATES`: the app's templates/ shadow flask-smorest's Swagger UI and
+   ReDoc pages, which must keep their names and context variables.
 """
 
 import jwt as pyjwt
 from flask_jwt_extended import JWTManager as _JWTManager
 from flask_jwt_extended.config import config
 
-REVIEWED_VERSION = "4.7.4"
+REVIEWED_VERSIONS = {
+    "flask-jwt-extended": "4.7.4",
+    "flask-limiter": "4.1.1",
+    "flask-smorest": "0.47.0",
+}
 
 
 class JWTManager(_JWTManager):
+    """Upstream's checks in one decode, claims checked only once the signature is good.
+
+    Upstream decodes every token twice without verifying it (claims, then
+    header) so that a `decode_key_loader` may pick the key from them, then a
+    third time to verify it. pyjwt checks each base64 character of every
+    segment in Python, so those two extra decodes cost ~70 µs, a sixth of an
+    authenticated request. authsvc signs with one key, so it verifies first
+    and checks the claims' shapes afterwards (`claims_check`): nothing reads
+    a claim before its signature is known good.
+    """
+
     def __init__(self, app=None, add_context_processor=False):
         self._claims_check = None
         super().__init__(app, add_context_processor)
@@ -76,3 +92,23 @@ class JWTManager(_JWTManager):
         self._claims_check(claims)
         claims.setdefault("fresh", False)
         return claims
+
+
+def skip_limiter_app_check(app, limiter):
+    """Drop Flask-Limiter's app-wide check; call right after `limiter.init_app(app)`.
+
+    Every limit is a `@limiter.limit` on its view and is checked there; the
+    app-wide check Flask-Limiter runs before each request (for default and
+    blueprint limits, which authsvc has none of) would only cost time.
+    (With RATELIMIT_ENABLED off, Flask-Limiter adds no hooks at all.)
+    """
+    hooks = app.before_request_funcs.get(None, [])
+    if limiter._check_request_limit in hooks:
+        hooks.remove(limiter._check_request_limit)
+
+
+# flask-smorest renders these with `title`, `spec_url` and `swagger_ui_url` or
+# `redoc_url`; authsvc/templates/ holds pages of the same names that load only
+# the app's own assets (no CDN, no inline script). Flask looks in the app's
+# template folder before a blueprint's, so they win.
+DOCS_TEMPLATES = ("swagger_ui.html", "redoc.html")
