@@ -71,3 +71,11 @@ def test_http_errors_reach_the_problem_builder_through_the_api_hook(app):
     assert response.status_code == 409
     assert response.mimetype == "application/problem+json"
     assert response.get_json()["detail"] == "taken"
+
+
+def test_a_status_no_standard_names_gets_a_generic_title(app):
+    from authsvc.errors import problem
+
+    with app.test_request_context():
+        assert problem(599, "odd").get_json()["title"] == "Error"
+        assert problem(418).get_json()["title"] == "I'm a Teapot"

@@ -141,13 +141,14 @@ class Blueprint(flask_smorest.Blueprint):
 
 def declare_responses(app, spec):
     """The shared error responses, their numbers read from `app`'s settings."""
-    kib = app.config["MAX_CONTENT_LENGTH"] // 1024
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    size = f"{limit // 1024} KiB" if limit % 1024 == 0 else f"{limit} bytes"
     responses = {
         UNAUTHENTICATED: problem_doc(
             401, "Missing, invalid, expired or revoked access token", detail=REVOKED
         ),
         NOT_ADMIN: problem_doc(403, "Not an admin", detail=ADMIN_REQUIRED),
-        PAYLOAD_TOO_LARGE: problem_doc(413, f"The body is larger than {kib} KiB"),
+        PAYLOAD_TOO_LARGE: problem_doc(413, f"The body is larger than {size}"),
     }
     for name, (setting, description) in LIMITED.items():
         limit = parse_limit(app.config[setting])
