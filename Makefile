@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test lint format bench wrk load clean
+.PHONY: run test test-fast lint format bench wrk load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +31,18 @@ test: $(VENV)/.installed-dev
 	@echo "Test artifacts (browser screenshots, report.json) go to $(ARTIFACTS)/browser"
 	$(BIN)/python -m pytest
 
+# The quick loop while developing: SQLite only, nothing that starts gunicorn or
+# Chromium, no PostgreSQL or Redis (the markers say which tests those are).
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "not slow and not postgres and not redis"
+
 # Load and kill -9 crash scenarios against gunicorn, on SQLite and (with
 # TEST_DATABASE_URL) PostgreSQL; `make test` runs them briefly as well.
 LOAD_DURATION ?= 60
 LOAD_CLIENTS ?= 32
 LOAD_WORKERS ?= 4
 load: $(VENV)/.installed-dev
-	$(BIN)/python -m tests.load --duration $(LOAD_DURATION) --clients $(LOAD_CLIENTS) --workers $(LOAD_WORKERS)
+	$(BIN)/python -m testing.load --duration $(LOAD_DURATION) --clients $(LOAD_CLIENTS) --workers $(LOAD_WORKERS)
 
 # Throughput and latency against a bare-Flask baseline, with wrk (installed
 # from Debian's packages when missing). BENCH_DATABASE_URL adds PostgreSQL;

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from authsvc import create_app, passwords
 from authsvc.extensions import db
-from tests.databases import postgres_database
-from tests.live_server import LiveServer, migrate
+from testing.databases import postgres_database
+from testing.live_server import LiveServer, migrate
 
 from . import report, seed
 from .loadgen import LoadGeneratorError, find_wrk, run_wrk

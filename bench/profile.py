@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 from authsvc.extensions import db
-from tests.live_server import LiveServer, migrate
+from testing.live_server import LiveServer, migrate
 
 from . import seed
 from .benchmark import RESULTS, authsvc_app, database, server_env, worker_pids

@@ -1,27 +1,23 @@
 """Fixtures: an app per test on a clean database (SQLite, and PostgreSQL when
-`TEST_DATABASE_URL` is set), its client and CLI runner, a user factory."""
+`TEST_DATABASE_URL` is set), its client and CLI runner, a user factory.
+
+Markers (`postgres`, `redis`, `slow`) are kept true by the testing.markers plugin.
+"""
 
 import os
 import uuid
 
-import jwt as pyjwt
 import pytest
 from sqlalchemy import create_engine, text
 
-from authsvc import create_app
 from authsvc.extensions import db, limiter
-from tests.databases import BACKENDS
+from testing.databases import backend_params
+from tests.helpers import PASSWORD, AuthActions, make_app
 
-TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
-PASSWORD = "correct-horse-battery-staple"
-
-
-def claims_of(token):
-    """The claims of one of our tokens, its signature verified with the test key."""
-    return pyjwt.decode(token, TEST_SECRET_KEY, algorithms=["HS256"], audience="authsvc")
+pytest_plugins = ["testing.markers"]
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session", params=backend_params())
 def database_url(request, tmp_path_factory):
     """One schema per backend for the session; tests clean up after themselves."""
     if request.param == "sqlite":
@@ -35,20 +31,6 @@ def database_url(request, tmp_path_factory):
         db.metadata.create_all(connection)
     engine.dispose()
     return url
-
-
-def make_app(database_url, **overrides):
-    settings = {
-        "APP_ENV": "testing",
-        "SECRET_KEY": TEST_SECRET_KEY,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "RATELIMIT_ENABLED": False,
-        "RATELIMIT_STORAGE_URI": "memory://",
-        "BCRYPT_LOG_ROUNDS": 4,
-        "BACKEND_CORS_ORIGINS": ["http://allowed.example"],
-    }
-    settings.update(overrides)
-    return create_app(settings)
 
 
 def clean_database():
@@ -115,27 +97,6 @@ def make_user(app):
             }
 
     return factory
-
-
-class AuthActions:
-    """Log in and call the API as a given user."""
-
-    def __init__(self, client):
-        self.client = client
-
-    def login(self, login, password=PASSWORD):
-        response = self.client.post(
-            "/api/v1/auth/login", json={"username": login, "password": password}
-        )
-        assert response.status_code == 200, response.get_json()
-        return response.get_json()
-
-    @staticmethod
-    def bearer(token):
-        return {"Authorization": f"Bearer {token}"}
-
-    def headers_for(self, user):
-        return self.bearer(self.login(user["username"], user["password"])["access_token"])
 
 
 @pytest.fixture

@@ -5,29 +5,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import PASSWORD
-
-REGISTER = "/api/v1/auth/register"
-LOGIN = "/api/v1/auth/login"
-REFRESH = "/api/v1/auth/refresh"
-LOGOUT = "/api/v1/auth/logout"
-LOGOUT_ALL = "/api/v1/auth/logout-all"
-SESSIONS = "/api/v1/auth/sessions"
-ME = "/api/v1/users/me"
+from tests.helpers import (
+    LOGIN,
+    LOGOUT,
+    LOGOUT_ALL,
+    ME,
+    PASSWORD,
+    REFRESH,
+    REGISTER,
+    SESSIONS,
+    assert_problem,
+)
 
 
 def register(client, **fields):
     body = {"email": "grace@example.com", "username": "grace", "password": PASSWORD}
     body.update(fields)
     return client.post(REGISTER, json=body)
-
-
-def assert_problem(response, status):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status and body["type"] == "about:blank" and body["title"]
-    return body
 
 
 def assert_token_pair(response, status=200):

@@ -13,8 +13,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.browser import Browser, chromium_binary
-from tests.live_server import ROOT, LiveServer, free_port, migrate
+from testing.browser import Browser, chromium_binary
+from testing.live_server import ROOT, LiveServer, free_port, migrate
 
 # CI installs Debian's chromium (.ci/run) and must run these; a developer's
 # machine without it skips them, saying how to get them.

@@ -7,8 +7,7 @@ from sqlalchemy import func, select
 
 from authsvc.extensions import db
 from authsvc.models import LoginSession, RefreshToken, User, utcnow
-from tests.conftest import PASSWORD
-from tests.security.conftest import claims_of
+from tests.helpers import PASSWORD, claims_of
 
 SEED = ["seed-admin", "--email", "Boss@Example.com", "--username", "boss"]
 

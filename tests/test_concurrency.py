@@ -4,16 +4,15 @@ one refresh token presented many times at once, and logout-all racing refreshes.
 import threading
 import uuid
 
-import jwt as pyjwt
 import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.pool import NullPool
 
 from authsvc.models import LoginSession, RefreshToken
-from tests.conftest import PASSWORD
-from tests.databases import backend_params, throwaway_database
-from tests.live_server import LiveServer, migrate
-from tests.load.client import LOGIN, LOGOUT_ALL, ME, REFRESH, REGISTER, ApiClient
+from testing.databases import backend_params, throwaway_database
+from testing.live_server import LiveServer, migrate
+from testing.load.client import ApiClient
+from tests.helpers import LOGIN, LOGOUT_ALL, ME, PASSWORD, REFRESH, REGISTER, unverified_claims
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +29,6 @@ def server(request, tmp_path_factory):
         with LiveServer(url, workers=WORKERS, log_path=log) as live:
             yield live
         assert "Traceback" not in log.read_text(errors="replace")
-
-
-def claims(token):
-    return pyjwt.decode(token, options={"verify_signature": False})
 
 
 def register(server):
@@ -82,14 +77,14 @@ def test_concurrent_refresh_of_one_token_rotates_once(server, generation):
         reply = client.post(REFRESH, {"refresh_token": pair["refresh_token"]})
         assert reply.status == 200, reply.body
         pair = reply.json()
-    sid = claims(pair["refresh_token"])["sid"]
+    sid = unverified_claims(pair["refresh_token"])["sid"]
 
     replies = present_at_once(server, pair["refresh_token"], RACERS)
 
     statuses = sorted(reply.status for reply in replies)
     assert statuses == [200] + [401] * (RACERS - 1), statuses
     (winner,) = [reply.json() for reply in replies if reply.status == 200]
-    assert claims(winner["refresh_token"])["sid"] == sid
+    assert unverified_claims(winner["refresh_token"])["sid"] == sid
     details = {reply.json()["detail"] for reply in replies if reply.status == 401}
     assert details == {"Refresh token reuse detected; the session has been revoked"}
     # Exactly one new link in the chain, and the reuse rule ended the session,

@@ -5,7 +5,7 @@ from sqlalchemy import text
 
 from authsvc import database
 from authsvc.extensions import db
-from tests.conftest import make_app
+from tests.helpers import make_app
 
 
 @pytest.mark.parametrize(

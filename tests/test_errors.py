@@ -4,7 +4,7 @@ import pytest
 from werkzeug.exceptions import Conflict, HTTPException
 
 from authsvc.extensions import api
-from tests.test_auth_api import assert_problem
+from tests.helpers import assert_problem
 
 
 def test_unknown_route_is_404_problem(client):

@@ -10,9 +10,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from authsvc.extensions import db
-from tests.conftest import PASSWORD, make_app
-from tests.databases import postgres_database
-from tests.tcp_proxy import TcpProxy
+from testing.databases import postgres_database
+from testing.tcp_proxy import TcpProxy
+from tests.helpers import PASSWORD, make_app
 
 
 def test_health_ok(client):
@@ -34,8 +34,6 @@ def test_health_503_when_database_fails(client, monkeypatch):
 
 # --- a real database going away and coming back, without a restart ----------
 
-PG_URL = os.environ.get("TEST_DATABASE_URL")
-requires_postgres = pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL")
 DOWN = {"status": "error", "database": "unavailable"}
 CONNECT_TIMEOUT = 2  # psycopg's smallest
 
@@ -49,7 +47,7 @@ def timed_health(client):
 @pytest.fixture
 def proxied_postgres():
     """A throwaway PostgreSQL database with the schema, reached through a TcpProxy."""
-    with postgres_database(PG_URL, "health") as url:
+    with postgres_database(os.environ["TEST_DATABASE_URL"], "health") as url:
         engine = create_engine(url, poolclass=NullPool)
         db.metadata.create_all(engine)
         engine.dispose()
@@ -69,7 +67,6 @@ def proxied_postgres():
 
 
 @pytest.mark.postgres
-@requires_postgres
 @pytest.mark.parametrize("outage", ["refused", "silent"])
 def test_health_follows_postgresql_going_away_and_back(proxied_postgres, outage):
     proxy, app = proxied_postgres
@@ -96,7 +93,6 @@ def test_health_follows_postgresql_going_away_and_back(proxied_postgres, outage)
 
 
 @pytest.mark.postgres
-@requires_postgres
 def test_requests_after_a_database_restart_succeed(proxied_postgres):
     """Connections pooled before the database restarted are checked before use."""
     proxy, app = proxied_postgres

@@ -13,7 +13,7 @@ from authsvc import jwt_callbacks, sessions
 from authsvc.extensions import db, jwt
 from authsvc.models import LoginSession, User, utcnow
 from authsvc.overrides import JWTManager
-from tests.conftest import claims_of
+from tests.helpers import claims_of
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,9 +3,12 @@
 import json
 import urllib.request
 
-from tests.live_server import LiveServer, migrate
+import pytest
+
+from testing.live_server import LiveServer, migrate
 
 
+@pytest.mark.slow
 def test_gunicorn_serves_migrated_database(tmp_path):
     url = f"sqlite:///{tmp_path / 'live.db'}"
     migrate(url)

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.live_server import LiveServer, migrate
+from testing.live_server import LiveServer, migrate
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from authsvc.mail.backends import (
     TransientMailError,
     backend_from_config,
 )
-from tests.smtp_sink import PERMANENT_FAILURE, TEMPORARY_FAILURE, SmtpSink
+from testing.smtp_sink import PERMANENT_FAILURE, TEMPORARY_FAILURE, SmtpSink
 
 FROM = "authsvc <no-reply@example.com>"
 

@@ -10,12 +10,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from authsvc.extensions import db
-from tests.conftest import PASSWORD, make_app
-from tests.live_server import LiveServer, migrate
-
-LOGIN = "/api/v1/auth/login"
-REFRESH = "/api/v1/auth/refresh"
-LOGOUT = "/api/v1/auth/logout"
+from testing.live_server import LiveServer, migrate
+from tests.helpers import LOGIN, LOGOUT, PASSWORD, REFRESH, make_app
 
 
 def samples(text):

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
 from authsvc.extensions import db
-from tests.databases import backend_params, throwaway_database
+from testing.databases import backend_params, throwaway_database
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = Path(sys.executable).parent / "flask"

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from authsvc import observability
 from authsvc.extensions import db, limiter
 from authsvc.observability import AccessLogFormatter, JsonFormatter, JsonHandler
-from tests.conftest import make_app
+from tests.helpers import make_app
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 

@@ -9,7 +9,7 @@ from openapi_spec_validator import validate
 from authsvc import passwords
 from authsvc.api import SECURITY
 from authsvc.api.ratelimits import LIMITED
-from tests.conftest import make_app
+from tests.helpers import make_app
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 PUBLIC = {

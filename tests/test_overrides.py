@@ -21,8 +21,7 @@ from jwt.api_jws import PyJWS
 
 from authsvc.extensions import jwt, limiter
 from authsvc.overrides import DOCS_TEMPLATES, REVIEWED_VERSIONS, JWTManager
-from tests.conftest import make_app
-from tests.security.conftest import INVALID_TOKEN, ME, REFRESH, assert_problem, forge, now
+from tests.helpers import INVALID_TOKEN, ME, REFRESH, assert_problem, forge, make_app, now
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements.txt"

@@ -3,7 +3,7 @@
 import ast
 import re
 
-from tests.live_server import ROOT
+from testing.live_server import ROOT
 
 README = ROOT / "README.md"
 CONFIG = ROOT / "config.py"

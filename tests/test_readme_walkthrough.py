@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live_server import LiveServer, migrate
+from testing.live_server import LiveServer, migrate
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 MARKER = "@@@ step done @@@"

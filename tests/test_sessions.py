@@ -10,7 +10,7 @@ from authsvc import accounts, jwt_callbacks, sessions, tokens
 from authsvc.errors import TokenRejected
 from authsvc.extensions import db
 from authsvc.models import LoginSession, RefreshToken, User, is_live, live_clause, utcnow
-from tests.conftest import PASSWORD, claims_of
+from tests.helpers import PASSWORD, claims_of
 
 NOWHERE = sessions.Client(ip=None, user_agent=None)
 

@@ -7,23 +7,17 @@ from contextlib import ExitStack
 import pytest
 import redis
 
-from tests.conftest import PASSWORD
-from tests.live_server import LiveServer, migrate
-from tests.load.client import LOGIN, REGISTER, ApiClient
+from testing.live_server import LiveServer, migrate
+from testing.load.client import ApiClient
+from tests.helpers import LOGIN, PASSWORD, REGISTER
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL")
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.redis,
-    pytest.mark.skipif(not REDIS_URL, reason="needs TEST_REDIS_URL"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 
 @pytest.fixture
 def redis_db():
     """The test's own Redis database, empty before and after."""
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(os.environ["TEST_REDIS_URL"])
     client.flushdb()
     yield client
     client.flushdb()
@@ -35,7 +29,7 @@ def test_login_limit_is_shared_by_every_worker_of_every_host(redis_db, tmp_path)
     migrate(url)
     env = {
         "RATELIMIT_ENABLED": "true",
-        "RATELIMIT_STORAGE_URI": REDIS_URL,
+        "RATELIMIT_STORAGE_URI": os.environ["TEST_REDIS_URL"],
         "LOGIN_RATE_LIMIT": "5 per minute",
     }
     # Two gunicorn masters, two workers each: four processes that share nothing but

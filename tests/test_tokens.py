@@ -8,7 +8,7 @@ from flask_jwt_extended.exceptions import WrongTokenError
 from authsvc import tokens
 from authsvc.errors import TokenMissing
 from authsvc.models import utcnow
-from tests.conftest import claims_of
+from tests.helpers import claims_of
 
 
 def test_every_token_carries_the_contract_claims(auth, user):

@@ -8,10 +8,8 @@ from sqlalchemy import func, select
 
 from authsvc.extensions import db
 from authsvc.models import User
-from tests.conftest import PASSWORD
-from tests.test_auth_api import LOGIN, ME, REFRESH, SESSIONS, assert_problem
+from tests.helpers import LOGIN, ME, PASSWORD, REFRESH, SESSIONS, USERS, assert_problem
 
-USERS = "/api/v1/users"
 USER_FIELDS = {
     "id",
     "email",

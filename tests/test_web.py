@@ -3,7 +3,7 @@
 import re
 
 from authsvc.extensions import db
-from tests.conftest import make_app
+from tests.helpers import make_app
 
 
 def test_security_headers_and_no_store(client, auth, user):

@@ -23,7 +23,7 @@ from authsvc.admin import create_user
 from authsvc.errors import ValidationFailed
 from authsvc.extensions import db
 from authsvc.models import User
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 EXAMPLES = 8
 

@@ -8,12 +8,12 @@ from flask import g
 from authsvc import audit
 from authsvc.extensions import db
 from authsvc.models import User
-from tests.conftest import PASSWORD
-from tests.security.conftest import (
+from tests.helpers import (
     LOGIN,
     LOGOUT,
     LOGOUT_ALL,
     ME,
+    PASSWORD,
     REFRESH,
     REGISTER,
     SESSIONS,

@@ -11,8 +11,7 @@ from sqlalchemy import update
 
 from authsvc.extensions import db
 from authsvc.models import User
-from tests.conftest import PASSWORD
-from tests.security.conftest import claims_of
+from tests.helpers import PASSWORD, claims_of
 
 ROLES = ("anonymous", "user", "other", "admin", "deactivated")
 MISSING_ID = 2_000_000

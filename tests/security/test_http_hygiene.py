@@ -5,8 +5,7 @@ import pytest
 
 from authsvc import create_app
 from config import DEV_SECRET_KEY
-from tests.conftest import PASSWORD
-from tests.security.conftest import LOGIN, ME, REGISTER, USERS, assert_problem
+from tests.helpers import LOGIN, ME, PASSWORD, REGISTER, USERS, assert_problem
 
 
 @pytest.mark.parametrize("path", ["/health", ME, LOGIN, "/api/v1/nope", "/openapi.json"])

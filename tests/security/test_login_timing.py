@@ -20,7 +20,7 @@ import time
 import pytest
 
 from authsvc import passwords
-from tests.security.conftest import LOGIN, assert_problem
+from tests.helpers import LOGIN, assert_problem
 
 ROUNDS = 8
 PAIRS = 30

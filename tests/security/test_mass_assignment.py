@@ -3,8 +3,7 @@ leave everything as it was."""
 
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.security.conftest import LOGIN, LOGOUT, ME, REFRESH, REGISTER, USERS, assert_problem
+from tests.helpers import LOGIN, LOGOUT, ME, PASSWORD, REFRESH, REGISTER, USERS, assert_problem
 
 # Fields a client must never set, with values an attacker would like.
 PROTECTED = {

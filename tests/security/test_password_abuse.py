@@ -7,8 +7,7 @@ import unicodedata
 
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.security.conftest import LOGIN, ME, REGISTER, USERS, assert_problem
+from tests.helpers import LOGIN, ME, PASSWORD, REGISTER, USERS, assert_problem
 
 
 def register(client, password, username="grace", email="grace@example.com"):

@@ -13,8 +13,7 @@ import limits.storage.memory
 import pytest
 
 from authsvc.extensions import db
-from tests.conftest import PASSWORD, make_app
-from tests.security.conftest import LOGIN, ME, REFRESH, REGISTER, assert_problem
+from tests.helpers import LOGIN, ME, PASSWORD, REFRESH, REGISTER, assert_problem, make_app
 
 WINDOW = 2
 LIMITS = {
@@ -162,7 +161,6 @@ def test_limits_leave_other_endpoints_alone(client, clock, auth, user):
 
 
 @pytest.mark.redis
-@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="needs TEST_REDIS_URL")
 def test_redis_storage_shares_limits_between_workers(database_url, user):
     """Two app instances (two gunicorn workers) count against one Redis budget."""
     settings = {
@@ -188,7 +186,7 @@ def test_redis_storage_shares_limits_between_workers(database_url, user):
 
 def test_unreachable_limiter_storage_falls_back_to_memory(database_url, user):
     """Redis down: logins still answer (no 500), and the limit still holds per worker."""
-    from tests.live_server import free_port
+    from testing.live_server import free_port
 
     settings = {
         **LIMITS,

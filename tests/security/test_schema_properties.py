@@ -12,8 +12,7 @@ from marshmallow import ValidationError
 from authsvc import schemas, sessions
 from authsvc.extensions import db
 from authsvc.models import User
-from tests.conftest import PASSWORD
-from tests.security.conftest import LOGIN, LOGOUT, ME, REFRESH, REGISTER, USERS
+from tests.helpers import LOGIN, LOGOUT, ME, PASSWORD, REFRESH, REGISTER, USERS
 
 INPUT_SCHEMAS = [
     schemas.RegisterSchema,

@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from authsvc.extensions import db
 from authsvc.models import User
-from tests.security.conftest import (
+from tests.helpers import (
     INVALID_TOKEN,
     LOGOUT,
     LOGOUT_ALL,

@@ -5,9 +5,8 @@ import os
 
 import pytest
 
-from tests.databases import backend_params
-
-from .scenarios import crash_run, load_run
+from testing.databases import backend_params
+from testing.load.scenarios import crash_run, load_run
 
 pytestmark = pytest.mark.slow
 

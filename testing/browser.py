@@ -19,7 +19,7 @@ from pathlib import Path
 
 import websocket
 
-from tests.live_server import spawn
+from testing.live_server import spawn
 
 CHROMIUM_FLAGS = (
     "--headless",

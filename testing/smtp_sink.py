@@ -13,7 +13,7 @@ from email import policy
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from tests.live_server import free_port
+from testing.live_server import free_port
 
 ACCEPT, TEMPORARY_FAILURE, PERMANENT_FAILURE = "accept", "451", "550"
 REPLIES = {

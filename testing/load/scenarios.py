@@ -1,12 +1,12 @@
-"""The two load scenarios, shared by `python -m tests.load` and the test suite:
+"""The two load scenarios, shared by `python -m testing.load` and the test suite:
 a steady mixed load, and the same load cut by kill -9 and restarted."""
 
 import threading
 import time
 from dataclasses import dataclass, field
 
-from tests.databases import throwaway_database
-from tests.live_server import LiveServer, migrate
+from testing.databases import throwaway_database
+from testing.live_server import LiveServer, migrate
 
 from .checks import integrity_problems, verify_acknowledged
 from .workload import Ledger, percentile, run_clients

@@ -1,6 +1,6 @@
 """Run the load and crash scenarios against gunicorn on each backend and print the figures.
 
-    python -m tests.load [--duration 60] [--clients 32] [--workers 4] [--backend sqlite]
+    python -m testing.load [--duration 60] [--clients 32] [--workers 4] [--backend sqlite]
 
 PostgreSQL runs when TEST_DATABASE_URL is set (a throwaway database is created
 beside it). Exits non-zero when any scenario saw an error.
@@ -11,14 +11,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.databases import BACKENDS
+from testing.databases import BACKENDS
 
 from .scenarios import crash_run, load_run
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m tests.load", description=__doc__.split("\n")[0]
+        prog="python -m testing.load", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql"])
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of steady load")

@@ -9,7 +9,7 @@ import socket
 import struct
 import threading
 
-from tests.live_server import free_port
+from testing.live_server import free_port
 
 FORWARD, SILENT = "forward", "silent"
 

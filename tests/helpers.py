@@ -1,0 +1,97 @@
+"""What several test modules share: the test app, API paths, problem assertions,
+token forging and the login helper behind the `auth` fixture.
+
+The one module tests import helpers from; no test module imports another.
+"""
+
+import time
+import warnings
+
+import jwt
+
+from authsvc import create_app
+
+TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
+PASSWORD = "correct-horse-battery-staple"
+
+API = "/api/v1"
+REGISTER = f"{API}/auth/register"
+LOGIN = f"{API}/auth/login"
+REFRESH = f"{API}/auth/refresh"
+LOGOUT = f"{API}/auth/logout"
+LOGOUT_ALL = f"{API}/auth/logout-all"
+SESSIONS = f"{API}/auth/sessions"
+USERS = f"{API}/users"
+ME = f"{API}/users/me"
+
+INVALID_TOKEN = 'Bearer error="invalid_token"'
+NO_TOKEN = "Bearer"
+
+
+def make_app(database_url, **overrides):
+    """The app in testing mode on `database_url`, rate limits off unless overridden."""
+    settings = {
+        "APP_ENV": "testing",
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "RATELIMIT_ENABLED": False,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "BCRYPT_LOG_ROUNDS": 4,
+        "BACKEND_CORS_ORIGINS": ["http://allowed.example"],
+    }
+    settings.update(overrides)
+    return create_app(settings)
+
+
+def assert_problem(response, status, challenge=None):
+    """The response is an RFC 9457 problem with `status` (and this WWW-Authenticate)."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["type"] == "about:blank" and body["status"] == status and body["title"]
+    if challenge is not None:
+        assert response.headers.get("WWW-Authenticate") == challenge
+    return body
+
+
+def claims_of(token):
+    """The claims of one of our tokens, its signature verified with the test key."""
+    return jwt.decode(token, TEST_SECRET_KEY, algorithms=["HS256"], audience="authsvc")
+
+
+def unverified_claims(token):
+    """The claims of any token, signature unchecked (a live server's, or to copy)."""
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def forge(token, *, key=TEST_SECRET_KEY, algorithm="HS256", drop=(), **changes):
+    """Re-sign `token`'s claims with `changes` applied and the `drop` claims removed."""
+    claims = {**unverified_claims(token), **changes}
+    for name in drop:
+        claims.pop(name)
+    with warnings.catch_warnings():  # a 43-byte key is "short" for HS512: that's the attack
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+        return jwt.encode(claims, key, algorithm=algorithm)
+
+
+def now():
+    return int(time.time())
+
+
+class AuthActions:
+    """Log in and call the API as a given user."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, login, password=PASSWORD):
+        response = self.client.post(LOGIN, json={"username": login, "password": password})
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    @staticmethod
+    def bearer(token):
+        return {"Authorization": f"Bearer {token}"}
+
+    def headers_for(self, user):
+        return self.bearer(self.login(user["username"], user["password"])["access_token"])

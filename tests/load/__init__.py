@@ -1,1 +1,0 @@
-"""Load and crash tests against a real gunicorn: `make load`, or `python -m tests.load`."""
