@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from authsvc.extensions import db
 from authsvc.models import LoginSession, RefreshToken, User, utcnow
-from tests.helpers import PASSWORD, claims_of
+from tests.helpers import PASSWORD, unverified_claims
 
 SEED = ["seed-admin", "--email", "Boss@Example.com", "--username", "boss"]
 
@@ -122,7 +122,7 @@ def test_prune_never_revives_a_revoked_token(app, runner, client, auth, user):
     assert response.status_code == 200
     expired = auth.login("ada")  # positive control: this one prune must delete
     with app.app_context():
-        sid = claims_of(expired["access_token"])["sid"]
+        sid = unverified_claims(expired["access_token"])["sid"]
         session = db.session.get(LoginSession, sid)
         session.expires_at = utcnow() - timedelta(seconds=1)
         session.revoked_at = session.expires_at
@@ -136,7 +136,9 @@ def test_prune_never_revives_a_revoked_token(app, runner, client, auth, user):
     assert "Pruned 1 expired sessions and 1 expired refresh tokens" in result.output
     sessions, links = session_rows(app)
     assert sessions == before_sessions - {sid}
-    assert links == {jti for jti in before_links} - {claims_of(expired["refresh_token"])["jti"]}
+    assert links == {jti for jti in before_links} - {
+        unverified_claims(expired["refresh_token"])["jti"]
+    }
 
     me = "/api/v1/users/me"
     assert client.get(me, headers=auth.bearer(logged_out["access_token"])).status_code == 401
