@@ -31,8 +31,9 @@ test: $(VENV)/.installed-dev
 	@echo "Test artifacts (browser screenshots, report.json) go to $(ARTIFACTS)/browser"
 	$(BIN)/python -m pytest
 
-# The quick loop while developing: SQLite only, nothing that starts gunicorn or
-# Chromium, no PostgreSQL or Redis (the markers say which tests those are).
+# The quick loop while developing (under a minute): SQLite only, no PostgreSQL or
+# Redis, nothing that starts gunicorn or Chromium or spends seconds by design
+# (fuzzing, timing statistics, migrations); the markers say which tests those are.
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow and not postgres and not redis"
 

@@ -4,7 +4,9 @@
   command it starts. Skipped when TEST_DATABASE_URL is not set.
 - `redis`: the test reaches the Redis of TEST_REDIS_URL, in process or through a
   server it starts. Skipped when TEST_REDIS_URL is not set.
-- `slow`: the test starts gunicorn, Chromium, wrk or the benchmark.
+- `slow`: the test starts gunicorn, Chromium, wrk or the benchmark; also, by
+  choice, a test that spends seconds by design (fuzzing, timing statistics,
+  `flask db` in a subprocess), so that `make test-fast` stays under a minute.
 
 The plugin watches what each test really does (the connections SQLAlchemy and
 redis-py make, and every command started through subprocess.Popen) and fails at
@@ -27,7 +29,7 @@ from sqlalchemy.engine import Engine
 MARKERS = {
     "postgres": "reaches PostgreSQL (skipped without TEST_DATABASE_URL)",
     "redis": "reaches Redis (skipped without TEST_REDIS_URL)",
-    "slow": "starts gunicorn, Chromium, wrk or the benchmark",
+    "slow": "starts gunicorn, Chromium, wrk or the benchmark, or spends seconds by design",
 }
 NEEDS = {"postgres": "TEST_DATABASE_URL", "redis": "TEST_REDIS_URL"}
 SLOW_PROGRAMS = ("gunicorn", "chromium", "chrome", "wrk")

@@ -16,6 +16,8 @@ from sqlalchemy.pool import NullPool
 from authsvc.extensions import db
 from testing.databases import backend_params, throwaway_database
 
+pytestmark = pytest.mark.slow  # each test runs `flask db` several times in a subprocess
+
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = Path(sys.executable).parent / "flask"
 HEAD = ScriptDirectory(str(ROOT / "migrations")).get_current_head()

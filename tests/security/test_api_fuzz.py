@@ -25,6 +25,8 @@ from authsvc.extensions import db
 from authsvc.models import User
 from tests.helpers import PASSWORD
 
+pytestmark = pytest.mark.slow  # hundreds of generated requests
+
 EXAMPLES = 8
 
 

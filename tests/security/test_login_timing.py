@@ -22,6 +22,8 @@ import pytest
 from authsvc import passwords
 from tests.helpers import LOGIN, assert_problem
 
+pytestmark = pytest.mark.slow  # timing statistics: hundreds of bcrypt logins
+
 ROUNDS = 8
 PAIRS = 30
 MARGIN = 0.25

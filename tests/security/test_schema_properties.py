@@ -14,6 +14,8 @@ from authsvc.extensions import db
 from authsvc.models import User
 from tests.helpers import LOGIN, LOGOUT, ME, PASSWORD, REFRESH, REGISTER, USERS
 
+pytestmark = pytest.mark.slow  # property-based: thousands of generated inputs
+
 INPUT_SCHEMAS = [
     schemas.RegisterSchema,
     schemas.LoginSchema,
