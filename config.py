@@ -73,17 +73,24 @@ class Config:
         self.LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "5 per minute")
         self.REGISTER_RATE_LIMIT = env_str("REGISTER_RATE_LIMIT", "10 per minute")
         self.REFRESH_RATE_LIMIT = env_str("REFRESH_RATE_LIMIT", "30 per minute")
+        self.PASSKEY_LOGIN_RATE_LIMIT = env_str("PASSKEY_LOGIN_RATE_LIMIT", "10 per minute")
         self.TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
         self.JWT_ISSUER = env_str("JWT_ISSUER", "authsvc")
         self.JWT_AUDIENCE = env_str("JWT_AUDIENCE", "authsvc")
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
         self.METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+        # The passkey relying party: its id (a registrable domain, never an IP
+        # address), its name shown by authenticators, and the page origins allowed.
+        self.WEBAUTHN_RP_ID = env_str("WEBAUTHN_RP_ID", "localhost")
+        self.WEBAUTHN_RP_NAME = env_str("WEBAUTHN_RP_NAME", "authsvc")
+        self.WEBAUTHN_ORIGINS = env_list("WEBAUTHN_ORIGINS") or ["http://localhost:8000"]
         # Overrides (from create_app's argument) win over the environment, and
         # over what is derived from it when they name a derived key themselves.
         self.__dict__.update(overrides)
         self._derive_extension_settings()
         self.__dict__.update(overrides)
         self.SECRET_KEY_FALLBACKS = parse_list(self.SECRET_KEY_FALLBACKS)
+        self.WEBAUTHN_ORIGINS = parse_list(self.WEBAUTHN_ORIGINS)
 
     def _derive_extension_settings(self):
         """Translate the public settings into the extensions' own keys."""

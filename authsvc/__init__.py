@@ -9,8 +9,10 @@ from config import load_config
 from . import database, docs, observability
 from .api import auth, declare_responses, health, users
 from .api import metrics as metrics_api
+from .api import passkeys as passkeys_api
 from .cli import register_commands
 from .errors import register_errorhandlers
+from .example_pages import register_example_pages
 from .extensions import api, bcrypt, cors, db, jwt, limiter
 from .http_hooks import register_request_hooks
 from .jwt_callbacks import register_jwt
@@ -82,8 +84,9 @@ def register_migrations(app):
 
 def register_blueprints(app):
     declare_responses(app, api.spec)  # the shared error responses the views refer to
-    for blueprint in (auth.blp, users.blp, health.blp):
+    for blueprint in (auth.blp, passkeys_api.blp, users.blp, health.blp):
         api.register_blueprint(blueprint)
     if app.config["METRICS_ENABLED"]:
         api.register_blueprint(metrics_api.blp)
     app.register_blueprint(docs.assets)
+    register_example_pages(app)

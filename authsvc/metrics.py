@@ -45,13 +45,20 @@ LOGINS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+PASSKEY_LOGINS = Counter(
+    "authsvc_passkey_logins",
+    "Passkey login attempts by outcome.",
+    ["outcome"],
+    registry=REGISTRY,
+)
 REFRESH_REUSE = Counter(
     "authsvc_refresh_token_reuse_detections",
     "Refresh tokens presented again after rotation (each revoked its session).",
     registry=REGISTRY,
 )
 
-LOGIN_ENDPOINT = "auth.login"
+# The login endpoints, each with its counter (the same outcomes for both).
+LOGIN_COUNTERS = {"auth.login": LOGINS, "passkeys.login": PASSKEY_LOGINS}
 LOGIN_OUTCOMES = {
     200: "success",
     400: "invalid_request",
@@ -110,8 +117,9 @@ def record(response):
     if started is not None:
         LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
     REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
-    if request.endpoint == LOGIN_ENDPOINT and request.method == "POST":
-        LOGINS.labels(LOGIN_OUTCOMES.get(response.status_code, "error")).inc()
+    logins = LOGIN_COUNTERS.get(request.endpoint)
+    if logins is not None and request.method == "POST":
+        logins.labels(LOGIN_OUTCOMES.get(response.status_code, "error")).inc()
     return response
 
 

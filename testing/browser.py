@@ -34,9 +34,10 @@ CHROMIUM_FLAGS = (
     "--disable-extensions",
     "--disable-dev-shm-usage",
     "--window-size=1280,1000",
-    # Belt and braces: nothing but the loopback address resolves, so no test
-    # can reach the outside even if a page tried (the recorder would still see it).
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    # Belt and braces: nothing but the loopback address (and `localhost`, which
+    # WebAuthn needs: it refuses IP-address origins) resolves, so no test can
+    # reach the outside even if a page tried (the recorder would still see it).
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
 )
 # Records every page gets before its own scripts run.
 CSP_RECORDER = """

@@ -14,7 +14,9 @@ from authsvc.extensions import db, limiter
 from testing.databases import backend_params
 from tests.helpers import PASSWORD, AuthActions, make_app
 
-pytest_plugins = ["testing.markers"]
+# Markers; and the fixtures of the passkey tests (a user with a passkey on a
+# software authenticator).
+pytest_plugins = ["testing.markers", "tests.passkey_flows"]
 
 
 @pytest.fixture(scope="session", params=backend_params())

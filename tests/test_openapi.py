@@ -17,12 +17,16 @@ PUBLIC = {
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/passkeys/login/options"),
+    ("POST", "/api/v1/auth/passkeys/login"),
     ("GET", "/health"),
 }
 RATE_LIMITED = {
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/passkeys/login/options"),
+    ("POST", "/api/v1/auth/passkeys/login"),
     ("PUT", "/api/v1/users/me"),  # current_password guesses
     ("PATCH", "/api/v1/users/me"),
 }
@@ -250,7 +254,11 @@ def test_authenticated_and_admin_required_document_401_and_403(spec):
 
 
 def concrete(path, user_id):
-    return path.replace("{user_id}", str(user_id)).replace("{session_id}", uuid.uuid4().hex)
+    return (
+        path.replace("{user_id}", str(user_id))
+        .replace("{session_id}", uuid.uuid4().hex)
+        .replace("{passkey_id}", "1")
+    )
 
 
 def test_documented_401_is_what_protected_operations_answer(client, spec):

@@ -61,3 +61,64 @@ VALIDATION_ERRORS = {
     "email": ["Not a valid email address."],
     "password": ["Password is too common."],
 }
+PASSKEY = {
+    "id": 3,
+    "name": "Laptop",
+    "created_at": "2026-11-24T10:00:00+00:00",
+    "last_used_at": "2026-11-25T08:30:00+00:00",
+    "transports": ["internal", "hybrid"],
+    "backup_eligible": True,
+    "backed_up": True,
+}
+PASSKEY_NAME = {"name": "Laptop"}
+PASSKEY_CREATION_OPTIONS = {
+    "rp": {"name": "authsvc", "id": "localhost"},
+    "user": {"id": "q8o0-Jm3YbH1CIW1qv3QpA", "name": "ada", "displayName": "Ada Lovelace"},
+    "challenge": "Xb8oWuQ2g3ZjyX4Ck7lYv0y5yqG1s0rG8QqH7ZpQm9w",
+    "pubKeyCredParams": [{"type": "public-key", "alg": -8}, {"type": "public-key", "alg": -7}],
+    "timeout": 120000,
+    "excludeCredentials": [{"type": "public-key", "id": "AbCdEfGhIjKlMnOpQrStUv"}],
+    "authenticatorSelection": {
+        "residentKey": "required",
+        "requireResidentKey": True,
+        "userVerification": "required",
+    },
+    "attestation": "none",
+}
+PASSKEY_REQUEST_OPTIONS = {
+    "rpId": "localhost",
+    "challenge": "m1Yc2c0bPq7o3yQe5vN4sX8hW6tR2uZ9aJ1kL3dF5gH",
+    "timeout": 120000,
+    "allowCredentials": [{"type": "public-key", "id": "AbCdEfGhIjKlMnOpQrStUv"}],
+    "userVerification": "required",
+}
+PASSKEY_REGISTRATION = {
+    "credential": {
+        "id": "AbCdEfGhIjKlMnOpQrStUv",
+        "rawId": "AbCdEfGhIjKlMnOpQrStUv",
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uY3JlYXRlIiwi...",
+            "attestationObject": "o2NmbXRkbm9uZWdhdHRTdG10oGhhdXRoRGF0YVi...",
+            "transports": ["internal", "hybrid"],
+        },
+        "clientExtensionResults": {},
+        "authenticatorAttachment": "platform",
+    },
+    "name": "Laptop",
+}
+PASSKEY_ASSERTION = {
+    "credential": {
+        "id": "AbCdEfGhIjKlMnOpQrStUv",
+        "rawId": "AbCdEfGhIjKlMnOpQrStUv",
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0Iiwi...",
+            "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
+            "signature": "MEUCIQDx...",
+            "userHandle": "q8o0-Jm3YbH1CIW1qv3QpA",
+        },
+        "clientExtensionResults": {},
+        "authenticatorAttachment": "platform",
+    }
+}

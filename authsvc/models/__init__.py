@@ -6,6 +6,7 @@ A new feature adds `models/<feature>.py` and re-exports its models below.
 
 from .clients import IntrospectionClient
 from .keys import SigningKey
+from .passkeys import Passkey, PasskeyChallenge
 from .sessions import (
     DEFAULT_AMR,
     LoginSession,
@@ -19,6 +20,8 @@ __all__ = [
     "DEFAULT_AMR",
     "IntrospectionClient",
     "LoginSession",
+    "Passkey",
+    "PasskeyChallenge",
     "RefreshToken",
     "SigningKey",
     "UTCDateTime",

@@ -1,0 +1,104 @@
+"""Blueprint `passkeys`: register, list and delete passkeys; log in with one."""
+
+from flask_jwt_extended import current_user
+
+from .. import passkeys
+from ..errors import NotFound
+from ..extensions import limiter
+from ..schemas import (
+    PasskeyLoginOptionsSchema,
+    PasskeyLoginSchema,
+    PasskeyOptionsSchema,
+    PasskeyRegisterSchema,
+    PasskeySchema,
+    TokenPairSchema,
+)
+from . import API_PREFIX, REVOKED, UNAUTHENTICATED, Blueprint, authenticated, client
+from . import examples as ex
+from .ratelimits import address_key, limit_from_config
+
+blp = Blueprint(
+    "passkeys",
+    __name__,
+    url_prefix=f"{API_PREFIX}/auth/passkeys",
+    description="Passkeys (WebAuthn): register, list, delete, and log in with one",
+)
+
+MAX_PASSKEY_ID = 2**31 - 1  # passkeys.id is a 32-bit integer on PostgreSQL
+RATE_LIMITED = "Too many requests: 10 per 1 minute"
+LOGIN_FAILED = "Unknown credential, bad signature, replayed or expired challenge, wrong origin or RP id, counter gone backwards, or no user verification"  # noqa: E501
+
+
+@blp.route("/register/options", methods=["POST"])
+@authenticated
+@blp.arguments(PasskeyOptionsSchema, required=False, example=ex.PASSKEY_NAME)
+@blp.response(200, example=ex.PASSKEY_CREATION_OPTIONS)
+@blp.body_problems()
+@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
+def registration_options(data):
+    """Creation options for navigator.credentials.create() (a challenge valid 5 minutes)"""
+    return passkeys.registration_options(current_user, (data or {}).get("name"))
+
+
+@blp.route("/register", methods=["POST"])
+@authenticated
+@blp.arguments(PasskeyRegisterSchema, example=ex.PASSKEY_REGISTRATION)
+@blp.response(201, PasskeySchema, example=ex.PASSKEY)
+@blp.body_problems()
+@blp.problem(
+    400,
+    "Malformed credential; unknown, expired or used challenge; wrong origin or RP id; "
+    "no user verification; or an attestation that does not verify",
+    detail="Unknown, expired or already used challenge",
+)
+@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
+@blp.problem(
+    409, "This credential is already registered", detail="This passkey is already registered"
+)
+def register(data):
+    """Register the passkey the browser created (its challenge is spent)"""
+    return passkeys.register(current_user, data["credential"], data.get("name"))
+
+
+@blp.route("", methods=["GET"])
+@authenticated
+@blp.response(200, PasskeySchema(many=True), example=[ex.PASSKEY])
+@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
+def list_passkeys():
+    """List the calling user's passkeys, oldest first"""
+    return passkeys.list_passkeys(current_user.id)
+
+
+@blp.route("/<int:passkey_id>", methods=["DELETE"])
+@authenticated
+@blp.response(204)
+@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
+@blp.problem(404, "Not one of the caller's passkeys", detail="Passkey not found")
+def delete_passkey(passkey_id):
+    """Delete one of the calling user's passkeys (no session ends)"""
+    if passkey_id > MAX_PASSKEY_ID or not passkeys.delete_passkey(current_user.id, passkey_id):
+        raise NotFound("Passkey not found")
+
+
+@blp.route("/login/options", methods=["POST"])
+@limiter.limit(limit_from_config("PASSKEY_LOGIN_RATE_LIMIT"), key_func=address_key)
+@blp.arguments(PasskeyLoginOptionsSchema, required=False, example={"username": "ada"})
+@blp.response(200, example=ex.PASSKEY_REQUEST_OPTIONS)
+@blp.body_problems()
+@blp.problem(429, "Too many requests from this address", detail=RATE_LIMITED)
+def login_options(data):
+    """Request options for navigator.credentials.get(); no username: discoverable passkeys"""
+    return passkeys.login_options((data or {}).get("username"))
+
+
+@blp.route("/login", methods=["POST"])
+@limiter.limit(limit_from_config("PASSKEY_LOGIN_RATE_LIMIT"), key_func=address_key)
+@blp.arguments(PasskeyLoginSchema, example=ex.PASSKEY_ASSERTION)
+@blp.response(200, TokenPairSchema, example=ex.TOKEN_PAIR)
+@blp.body_problems()
+@blp.problem(401, LOGIN_FAILED, detail=passkeys.PasskeyLoginFailed.detail)
+@blp.problem(403, "Account disabled (only said when the passkey verifies)")
+@blp.problem(429, "Too many attempts from this address", detail=RATE_LIMITED)
+def login(data):
+    """Log in with a passkey: a new session whose tokens carry amr ["hwk", "mfa"]"""
+    return passkeys.login(data["credential"], client()).started.tokens

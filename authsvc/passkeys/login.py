@@ -1,0 +1,149 @@
+"""Passkey login: request options (named or discoverable) and assertion verification."""
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from webauthn import generate_authentication_options, verify_authentication_response
+from webauthn.helpers import parse_authentication_credential_json
+from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
+
+from .. import accounts, audit, crypto, sessions
+from ..errors import AccountDisabled, InvalidCredentials
+from ..extensions import db
+from ..models import Passkey, User, utcnow
+from .challenges import (
+    CEREMONY_TIMEOUT_MS,
+    LOGIN,
+    MALFORMED,
+    as_json,
+    descriptor,
+    new_challenge,
+    reason,
+    settings,
+    signed_challenge,
+    spend,
+)
+from .credentials import list_passkeys
+
+# RFC 8176: proof of possession of a (hardware-held) key, and multiple factors
+# (the authenticator verified the user by PIN or biometric; which one it does not say).
+PASSKEY_AMR = ("hwk", "mfa")
+
+
+class PasskeyLoginFailed(InvalidCredentials):
+    """Any failed passkey login: one message, whatever went wrong."""
+
+    detail = "Passkey login failed"
+
+
+@dataclass(frozen=True)
+class PasskeyLogin:
+    user: User
+    passkey_id: int
+    started: sessions.SessionStarted
+
+
+def _decoy_descriptors(login):
+    """A stable made-up credential for a name with no passkeys, so options do not tell."""
+    key = crypto.derived_secret("passkey-decoys")
+    fake_id = hmac.new(key, login.strip().lower().encode(), hashlib.sha256).digest()
+    return [PublicKeyCredentialDescriptor(id=fake_id)]
+
+
+def login_options(login=None):
+    """Request options: for `login`'s passkeys, or (no login) any discoverable one; commits."""
+    user_id, allowed = None, []
+    if login:
+        user = accounts.find_by_login(login)
+        passkeys = list_passkeys(user.id) if user is not None else []
+        if passkeys:
+            user_id, allowed = user.id, [descriptor(passkey) for passkey in passkeys]
+        else:
+            allowed = _decoy_descriptors(login)
+    rp_id, _origins = settings()
+    options = generate_authentication_options(
+        rp_id=rp_id,
+        challenge=new_challenge(LOGIN, user_id),
+        timeout=CEREMONY_TIMEOUT_MS,
+        allow_credentials=allowed,
+        user_verification=UserVerificationRequirement.REQUIRED,
+    )
+    db.session.commit()
+    return as_json(options)
+
+
+def _refuse(why, user_id=None, error=PasskeyLoginFailed):
+    """Commit what was spent, audit the failure and raise `error`."""
+    db.session.commit()
+    audit.failure("login.failure", user_id=user_id, method="passkey", reason=why)
+    raise error()
+
+
+def login(credential, client):
+    """Verify an assertion and open a session with `PASSKEY_AMR`; commits."""
+    try:
+        parsed = parse_authentication_credential_json(credential)
+        challenge = signed_challenge(parsed)
+    except MALFORMED:
+        _refuse("malformed")
+    spent = spend(challenge, LOGIN)
+    if spent is None:
+        _refuse("challenge")
+    passkey = db.session.execute(
+        select(Passkey).where(Passkey.credential_id == parsed.raw_id)
+    ).scalar_one_or_none()
+    if passkey is None:
+        _refuse("unknown_credential")
+    if spent.user_id is not None and spent.user_id != passkey.user_id:
+        _refuse("other_users_challenge", passkey.user_id)
+    handle = parsed.response.user_handle
+    if handle is not None and not hmac.compare_digest(handle, passkey.user_handle):
+        _refuse("user_handle", passkey.user_id)
+    rp_id, origins = settings()
+    try:
+        verified = verify_authentication_response(
+            credential=parsed,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id,
+            expected_origin=origins,
+            credential_public_key=passkey.public_key,
+            credential_current_sign_count=passkey.sign_count,
+            require_user_verification=True,
+        )
+    except MALFORMED as error:
+        _refuse(reason(error), passkey.user_id)
+    user = db.session.get(User, passkey.user_id)
+    if user is None:  # deleted meanwhile (its passkeys go with it)
+        _refuse("unknown_credential")
+    if not user.is_active:
+        _refuse("account_disabled", user.id, AccountDisabled)
+    if not _advance_counter(passkey.id, verified):
+        _refuse("sign_count", user.id)
+    started = sessions.start(user, client, amr=PASSKEY_AMR)
+    db.session.commit()
+    audit.record("login.success", user_id=user.id, session_id=started.session_id, method="passkey")
+    return PasskeyLogin(user=user, passkey_id=passkey.id, started=started)
+
+
+def _advance_counter(passkey_id, verified):
+    """Move the stored counter to the assertion's, only forward; False when it would not.
+
+    A counter of 0 means the authenticator keeps none (many synced passkeys):
+    it may stay 0 while the stored one is 0. Otherwise it must grow, checked in
+    the same UPDATE that writes it, so concurrent assertions cannot share a count.
+    """
+    count = verified.new_sign_count
+    grows = Passkey.sign_count == 0 if count == 0 else Passkey.sign_count < count
+    return (
+        db.session.execute(
+            update(Passkey)
+            .where(Passkey.id == passkey_id, grows)
+            .values(
+                sign_count=count, last_used_at=utcnow(), backed_up=verified.credential_backed_up
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
