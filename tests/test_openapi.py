@@ -167,6 +167,10 @@ LIMITED_OPERATIONS = {
     "LOGIN_RATE_LIMIT": [("POST", "/api/v1/auth/login")],
     "REFRESH_RATE_LIMIT": [("POST", "/api/v1/auth/refresh")],
     "CURRENT_PASSWORD_GUESSES": [("PUT", "/api/v1/users/me"), ("PATCH", "/api/v1/users/me")],
+    "PASSKEY_LOGIN_RATE_LIMIT": [
+        ("POST", "/api/v1/auth/passkeys/login/options"),
+        ("POST", "/api/v1/auth/passkeys/login"),
+    ],
 }
 
 
@@ -181,6 +185,7 @@ def test_documented_limits_are_read_from_the_settings(database_url):
         "REGISTER_RATE_LIMIT": "7 per hour",
         "LOGIN_RATE_LIMIT": "3 per 10 seconds",
         "REFRESH_RATE_LIMIT": "11/minute",
+        "PASSKEY_LOGIN_RATE_LIMIT": "4 per hour",
         "MAX_CONTENT_LENGTH": 32 * 1024,
     }
     spec = make_app(database_url, **settings).test_client().get("/openapi.json").get_json()
@@ -189,6 +194,7 @@ def test_documented_limits_are_read_from_the_settings(database_url):
         "LOGIN_RATE_LIMIT": "Too many requests: 3 per 10 second",
         "REFRESH_RATE_LIMIT": "Too many requests: 11 per 1 minute",
         "CURRENT_PASSWORD_GUESSES": "Too many requests: 3 per 10 second",  # the login limit
+        "PASSKEY_LOGIN_RATE_LIMIT": "Too many requests: 4 per 1 hour",
     }
     for name, ops in LIMITED_OPERATIONS.items():
         for method, path in ops:

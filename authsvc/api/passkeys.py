@@ -4,7 +4,6 @@ from flask_jwt_extended import current_user
 
 from .. import passkeys
 from ..errors import NotFound
-from ..extensions import limiter
 from ..schemas import (
     PasskeyLoginOptionsSchema,
     PasskeyLoginSchema,
@@ -13,9 +12,9 @@ from ..schemas import (
     PasskeySchema,
     TokenPairSchema,
 )
-from . import API_PREFIX, REVOKED, UNAUTHENTICATED, Blueprint, authenticated, client
+from . import API_PREFIX, Blueprint, authenticated, client
 from . import examples as ex
-from .ratelimits import address_key, limit_from_config
+from .ratelimits import address_key
 
 blp = Blueprint(
     "passkeys",
@@ -25,16 +24,20 @@ blp = Blueprint(
 )
 
 MAX_PASSKEY_ID = 2**31 - 1  # passkeys.id is a 32-bit integer on PostgreSQL
-RATE_LIMITED = "Too many requests: 10 per 1 minute"
-LOGIN_FAILED = "Unknown credential, bad signature, replayed or expired challenge, wrong origin or RP id, counter gone backwards, or no user verification"  # noqa: E501
+LOGIN_FAILED = (
+    "Unknown credential, bad signature, replayed or expired challenge, wrong origin or RP id, "
+    "a counter gone backwards, or no user verification (one message)"
+)
+REGISTRATION_FAILED = (
+    "Malformed credential; unknown, expired or used challenge; wrong origin or RP id; "
+    "no user verification; or an attestation that does not verify"
+)
 
 
 @blp.route("/register/options", methods=["POST"])
 @authenticated
 @blp.arguments(PasskeyOptionsSchema, required=False, example=ex.PASSKEY_NAME)
 @blp.response(200, example=ex.PASSKEY_CREATION_OPTIONS)
-@blp.body_problems()
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
 def registration_options(data):
     """Creation options for navigator.credentials.create() (a challenge valid 5 minutes)"""
     return passkeys.registration_options(current_user, (data or {}).get("name"))
@@ -42,16 +45,10 @@ def registration_options(data):
 
 @blp.route("/register", methods=["POST"])
 @authenticated
-@blp.arguments(PasskeyRegisterSchema, example=ex.PASSKEY_REGISTRATION)
-@blp.response(201, PasskeySchema, example=ex.PASSKEY)
-@blp.body_problems()
-@blp.problem(
-    400,
-    "Malformed credential; unknown, expired or used challenge; wrong origin or RP id; "
-    "no user verification; or an attestation that does not verify",
-    detail="Unknown, expired or already used challenge",
+@blp.arguments(
+    PasskeyRegisterSchema, example=ex.PASSKEY_REGISTRATION, bad_request=REGISTRATION_FAILED
 )
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
+@blp.response(201, PasskeySchema, example=ex.PASSKEY)
 @blp.problem(
     409, "This credential is already registered", detail="This passkey is already registered"
 )
@@ -63,7 +60,6 @@ def register(data):
 @blp.route("", methods=["GET"])
 @authenticated
 @blp.response(200, PasskeySchema(many=True), example=[ex.PASSKEY])
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
 def list_passkeys():
     """List the calling user's passkeys, oldest first"""
     return passkeys.list_passkeys(current_user.id)
@@ -72,7 +68,6 @@ def list_passkeys():
 @blp.route("/<int:passkey_id>", methods=["DELETE"])
 @authenticated
 @blp.response(204)
-@blp.problem(401, UNAUTHENTICATED, detail=REVOKED)
 @blp.problem(404, "Not one of the caller's passkeys", detail="Passkey not found")
 def delete_passkey(passkey_id):
     """Delete one of the calling user's passkeys (no session ends)"""
@@ -81,24 +76,20 @@ def delete_passkey(passkey_id):
 
 
 @blp.route("/login/options", methods=["POST"])
-@limiter.limit(limit_from_config("PASSKEY_LOGIN_RATE_LIMIT"), key_func=address_key)
+@blp.rate_limit("PASSKEY_LOGIN_RATE_LIMIT", address_key)
 @blp.arguments(PasskeyLoginOptionsSchema, required=False, example={"username": "ada"})
 @blp.response(200, example=ex.PASSKEY_REQUEST_OPTIONS)
-@blp.body_problems()
-@blp.problem(429, "Too many requests from this address", detail=RATE_LIMITED)
 def login_options(data):
     """Request options for navigator.credentials.get(); no username: discoverable passkeys"""
     return passkeys.login_options((data or {}).get("username"))
 
 
 @blp.route("/login", methods=["POST"])
-@limiter.limit(limit_from_config("PASSKEY_LOGIN_RATE_LIMIT"), key_func=address_key)
+@blp.rate_limit("PASSKEY_LOGIN_RATE_LIMIT", address_key)
 @blp.arguments(PasskeyLoginSchema, example=ex.PASSKEY_ASSERTION)
 @blp.response(200, TokenPairSchema, example=ex.TOKEN_PAIR)
-@blp.body_problems()
 @blp.problem(401, LOGIN_FAILED, detail=passkeys.PasskeyLoginFailed.detail)
 @blp.problem(403, "Account disabled (only said when the passkey verifies)")
-@blp.problem(429, "Too many attempts from this address", detail=RATE_LIMITED)
 def login(data):
     """Log in with a passkey: a new session whose tokens carry amr ["hwk", "mfa"]"""
     return passkeys.login(data["credential"], client()).started.tokens

@@ -17,6 +17,10 @@ LIMITED = {
         "Too many attempts from this address or for this account",
     ),
     "REFRESH_RATE_LIMIT": ("REFRESH_RATE_LIMIT", "Too many refreshes from this address"),
+    "PASSKEY_LOGIN_RATE_LIMIT": (
+        "PASSKEY_LOGIN_RATE_LIMIT",
+        "Too many passkey login requests from this address",
+    ),
     "CURRENT_PASSWORD_GUESSES": (
         "LOGIN_RATE_LIMIT",
         "Too many current_password attempts for this account or from this address",
