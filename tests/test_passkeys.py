@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from authsvc.extensions import db
 from authsvc.models import PasskeyChallenge, utcnow
 from authsvc.passkeys.challenges import digest
+from testing.softauthn import Credential, SoftAuthenticator, b64url, unb64url
 from tests.helpers import claims_of
 from tests.passkey_flows import (
     ORIGIN,
@@ -21,7 +22,6 @@ from tests.passkey_flows import (
     login_options,
     register,
 )
-from testing.softauthn import Credential, SoftAuthenticator, b64url, unb64url
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 import time_machine
 
 from authsvc.models import utcnow
+from testing.softauthn import SoftAuthenticator, b64url
 from tests.helpers import claims_of
 from tests.passkey_flows import (
     ORIGIN,
@@ -19,7 +20,6 @@ from tests.passkey_flows import (
     login_options,
     register,
 )
-from testing.softauthn import SoftAuthenticator, b64url
 
 
 @pytest.fixture
