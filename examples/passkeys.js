@@ -49,8 +49,8 @@ async function register() {
       publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options),
     });
     const passkey = await call(BASE + "/register", {body: {credential: credential.toJSON(), ...named}, token});
-    show("register", {ok: true, passkey});
     await list();
+    show("register", {ok: true, passkey});
   } catch (error) {
     show("register", failure(error));
   }
@@ -66,8 +66,8 @@ async function login() {
     const pair = await call(BASE + "/login", {body: {credential: credential.toJSON()}});
     $("token").value = pair.access_token;
     const me = await call(API + "/api/v1/users/me", {method: "GET", token: pair.access_token});
+    await list();  // first, so the page is settled when the result shows
     show("login", {ok: true, discoverable: !username, amr: claimsOf(pair.access_token).amr, me});
-    await list();
   } catch (error) {
     show("login", failure(error));
   }
@@ -99,8 +99,8 @@ async function list() {
 async function removePasskey(id) {
   try {
     await call(`${BASE}/${id}`, {method: "DELETE", token: $("token").value.trim()});
-    show("delete", {ok: true, id});
     await list();
+    show("delete", {ok: true, id});
   } catch (error) {
     show("delete", failure(error));
   }

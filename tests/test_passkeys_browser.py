@@ -269,7 +269,7 @@ def test_a_deleted_passkey_no_longer_logs_in(tab, person, server, report):
     assert before["ok"]
     tab.page.click("#passkeys button")
     deleted = tab.page.wait_for(
-        "window.passkeyResults.filter(r => r.step === 'delete').pop() || null"
+        "window.passkeyResults.filter(r => r.step === 'delete').pop() || null", timeout=30
     )
     assert deleted["ok"], deleted
     # The authenticator still holds the credential and offers it; the server refuses it.
