@@ -5,6 +5,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from .extensions import db
+from .overrides import replace_session_teardown
 
 CONNECT_TIMEOUT = 5  # seconds, for PostgreSQL URLs that name none
 LOOKUP_ENGINE = "authsvc.lookup_engine"
@@ -38,6 +39,7 @@ def init_app(app):
         "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     )
     db.init_app(app)
+    replace_session_teardown(app, db)
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == "sqlite":

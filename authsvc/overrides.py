@@ -12,16 +12,21 @@ a documented hook, authsvc uses that instead (flask-smorest's
    hook (the private `_check_request_limit`).
 3. `DOCS_TEMPLATES`: the app's templates/ shadow flask-smorest's Swagger UI and
    ReDoc pages, which must keep their names and context variables.
+4. `replace_session_teardown`: Flask-SQLAlchemy's teardown (the private
+   `_teardown_session`) replaced by one that survives a dropped connection.
 """
 
 import jwt as pyjwt
+from flask import current_app
 from flask_jwt_extended import JWTManager as _JWTManager
 from flask_jwt_extended.config import config
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 REVIEWED_VERSIONS = {
     "flask-jwt-extended": "4.7.4",
     "flask-limiter": "4.1.1",
     "flask-smorest": "0.47.0",
+    "flask-sqlalchemy": "3.1.1",
 }
 
 
@@ -112,3 +117,30 @@ def skip_limiter_app_check(app, limiter):
 # the app's own assets (no CDN, no inline script). Flask looks in the app's
 # template folder before a blueprint's, so they win.
 DOCS_TEMPLATES = ("swagger_ui.html", "redoc.html")
+
+
+def replace_session_teardown(app, db):
+    """Flask-SQLAlchemy's teardown, minus the 500 when the database went away.
+
+    Its teardown (`_teardown_session`) rolls the request's session back after
+    the response is made; when the server dropped the connection in between (a
+    restart, a failover, a network cut) that ROLLBACK raises, and the answer
+    already made turns into a bare 500 from gunicorn. The server ended that
+    transaction when the connection dropped and SQLAlchemy discards the
+    connection: nothing is left to undo, so the answer stands.
+    """
+    funcs = app.teardown_appcontext_funcs
+    if db._teardown_session not in funcs:
+        raise RuntimeError("Flask-SQLAlchemy's session teardown is not where it was reviewed")
+    funcs[funcs.index(db._teardown_session)] = _remove_session(db)
+
+
+def _remove_session(db):
+    def remove_session(_exc):
+        try:
+            db.session.remove()
+        except (OperationalError, InterfaceError) as error:
+            current_app.logger.warning("database connection lost after a response: %s", error.orig)
+            db.session.registry.clear()  # remove() raised before discarding the session
+
+    return remove_session

@@ -17,9 +17,10 @@ from flask import Flask
 from flask_jwt_extended import JWTManager as UpstreamJWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_sqlalchemy import SQLAlchemy
 from jwt.api_jws import PyJWS
 
-from authsvc.extensions import jwt, limiter
+from authsvc.extensions import db, jwt, limiter
 from authsvc.overrides import DOCS_TEMPLATES, REVIEWED_VERSIONS, JWTManager
 from tests.helpers import INVALID_TOKEN, ME, REFRESH, assert_problem, forge, make_app, now
 
@@ -173,3 +174,18 @@ def test_the_docs_pages_are_rendered_from_authsvc_templates(client, page, marker
     html = client.get(page).get_data(as_text=True)
     assert marker in html
     assert "cdn" not in html.lower()
+
+
+# --- 4. the session teardown ------------------------------------------------
+
+
+def test_the_session_teardown_replaces_flask_sqlalchemys_own(database_url):
+    """Its private teardown is still what init_app registers, and authsvc swaps it out."""
+    app = make_app(database_url)
+    funcs = app.teardown_appcontext_funcs
+    assert db._teardown_session not in funcs
+    assert [f.__name__ for f in funcs].count("remove_session") == 1
+    bare = Flask(__name__)
+    bare.config["SQLALCHEMY_DATABASE_URI"] = "sqlite://"
+    SQLAlchemy().init_app(bare)
+    assert [f.__name__ for f in bare.teardown_appcontext_funcs] == ["_teardown_session"]
