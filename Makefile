@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test test-fast lint format bench wrk load clean
+.PHONY: run test test-fast lint format bench wrk load cluster nginx clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,16 @@ LOAD_WORKERS ?= 4
 load: $(VENV)/.installed-dev
 	$(BIN)/python -m testing.load --duration $(LOAD_DURATION) --clients $(LOAD_CLIENTS) --workers $(LOAD_WORKERS)
 
+# Three hosts in network namespaces behind nginx (deploy/nginx/authsvc.conf), on
+# PostgreSQL and Redis (TEST_DATABASE_URL, TEST_REDIS_URL), under mixed load with
+# kill -9 of a host and database and Redis outages; prints one table. Needs root.
+# `make test` runs it for 30 s.
+CLUSTER_DURATION ?= 60
+CLUSTER_CLIENTS ?= 12
+cluster: $(VENV)/.installed-dev
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || $(MAKE) --no-print-directory nginx
+	$(BIN)/python -m testing.cluster --duration $(CLUSTER_DURATION) --clients $(CLUSTER_CLIENTS)
+
 # Throughput and latency against a bare-Flask baseline, with wrk (installed
 # from Debian's packages when missing). BENCH_DATABASE_URL adds PostgreSQL;
 # e.g. `make bench BENCH_ARGS="--runs 3"` (see `python -m bench --help`).
@@ -59,6 +69,12 @@ wrk:
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || \
 	  ( $(SUDO) apt-get update -qq && \
 	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null )
+
+nginx:
+	@echo "Installing nginx from Debian's packages (apt-get install nginx)"
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null || \
+	  ( $(SUDO) apt-get update -qq && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null )
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -33,7 +33,7 @@ MARKERS = {
 }
 NEEDS = {"postgres": "TEST_DATABASE_URL", "redis": "TEST_REDIS_URL"}
 SLOW_PROGRAMS = ("gunicorn", "chromium", "chrome", "wrk")
-SLOW_MODULES = ("bench", "testing.load")
+SLOW_MODULES = ("bench", "testing.load", "testing.cluster", "testing.cluster.workload")
 POSTGRES_SETTINGS = ("DATABASE_URL", "BENCH_DATABASE_URL")
 REDIS_SETTINGS = ("RATELIMIT_STORAGE_URI",)
 

@@ -15,9 +15,10 @@ FORWARD, SILENT = "forward", "silent"
 
 
 class TcpProxy:
-    def __init__(self, target_host, target_port):
+    def __init__(self, target_host, target_port, listen_host="127.0.0.1"):
         self.target = (target_host, target_port)
-        self.port = free_port()
+        self.host = listen_host
+        self.port = free_port(listen_host)
         self.mode = None
         self.listener = None
         self.accepting = None
@@ -44,7 +45,7 @@ class TcpProxy:
         self.down()
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        listener.bind((self.host, self.port))
         listener.listen(64)
         listener.settimeout(0.05)
         self.mode, self.listener = mode, listener

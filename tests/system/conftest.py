@@ -1,4 +1,4 @@
-"""Collect the figures of the load scenarios and print them at the end of the run."""
+"""Collect the figures of the load and cluster scenarios and print them at the end of the run."""
 
 import pytest
 
@@ -18,6 +18,6 @@ def report_figures(request):
 def pytest_terminal_summary(terminalreporter, config):
     figures = config.stash.get(FIGURES, [])
     if figures:
-        terminalreporter.section("load and crash figures")
+        terminalreporter.section("load, crash and cluster figures")
         for summary in figures:
             terminalreporter.write_line(summary)

@@ -1,0 +1,51 @@
+"""Three authsvc hosts behind nginx in network namespaces, under load and faults (a short
+run of `make cluster`), and the checked-in nginx site the run uses."""
+
+import os
+import shutil
+
+import pytest
+
+from testing.cluster.cluster import NGINX, NGINX_SITE, render_site
+from testing.cluster.scenario import NamespacesUnavailable, run_cluster
+
+SECONDS = float(os.environ.get("CLUSTER_TEST_SECONDS", "30"))
+
+
+def test_the_checked_in_site_renders_with_the_test_hosts():
+    site = render_site(NGINX_SITE.read_text(), ["10.9.9.2:8000", "10.9.9.3:8000"], "10.9.9.1:80")
+    assert "server 10.9.9.2:8000 max_fails=1 fail_timeout=3s;" in site
+    assert "server 10.9.9.3:8000 max_fails=1 fail_timeout=3s;" in site
+    assert "10.0.0.1" not in site and "listen 10.9.9.1:80;" in site
+    # What the recipe relies on: the client's address passed on, no POST sent twice.
+    assert "X-Forwarded-For $proxy_add_x_forwarded_for" in site
+    assert (
+        "non_idempotent" not in site.split("#")[0] and "proxy_next_upstream error timeout;" in site
+    )
+
+
+def test_render_site_refuses_a_site_without_upstream_servers():
+    with pytest.raises(ValueError):
+        render_site("server { listen 80; }", ["10.9.9.2:8000"], "10.9.9.1:80")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_three_hosts_behind_nginx_survive_kill_database_and_redis_outages(tmp_path, report_figures):
+    if not (os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL")):
+        pytest.skip("the cluster needs TEST_DATABASE_URL and TEST_REDIS_URL")
+    if not shutil.which("nginx") and not os.path.exists(NGINX):
+        pytest.skip("nginx is not installed (.ci/run installs it)")
+    try:
+        outcome = run_cluster(tmp_path, duration=SECONDS, clients=8)
+    except NamespacesUnavailable as exc:
+        pytest.skip(f"no network namespaces here: {exc}")
+    report_figures(outcome.table)
+    assert outcome.failures == [], outcome.table
+    result, faults = outcome.result, {fault.kind: fault for fault in outcome.faults}
+    assert set(faults) == {"kill", "database", "redis"}, outcome.table
+    # The faults bit: the database outage was seen (as clean 503s), and the load went on.
+    statuses = [event[2] for event in result["events"]]
+    assert 503 in statuses and statuses.count(200) > 100, outcome.table
+    assert result["registered"] and result["ended"] and result["live"], outcome.table
