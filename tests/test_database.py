@@ -73,5 +73,7 @@ def test_a_connection_the_database_drops_after_the_view_does_not_turn_its_answer
         assert (response.status_code, response.get_json()) == (200, {"status": "done"})
         # The worker goes on with a fresh connection (the dropped one was discarded).
         assert client.get("/health").status_code == 200
+        with app.app_context():
+            db.engine.dispose()
     finally:
         proxy.close()

@@ -4,8 +4,10 @@ checks elsewhere), and which of its headers each answer keeps."""
 from flask import current_app, request
 from flask_jwt_extended import get_jwt_identity
 from flask_limiter.util import get_remote_address
+from sqlalchemy.exc import DBAPIError
 
 from .. import accounts
+from ..extensions import db
 from ..schemas import is_utf8_encodable
 
 # Each 429 the spec documents (components/responses): the setting that holds
@@ -51,7 +53,14 @@ def account_key():
     login = data.get("username") if isinstance(data, dict) or hasattr(data, "get") else None
     if not isinstance(login, str) or not login.strip() or not is_text(login):
         return address_key()  # the schema will refuse it; no account has such a name
-    user = accounts.find_by_login(login[:254])
+    try:
+        user = accounts.find_by_login(login[:254])
+    except DBAPIError:
+        # Flask-Limiter swallows a key function's error and runs the view: leave
+        # it a usable session (its own query then meets the outage: a 503), not
+        # one stuck in a transaction the lost connection broke (a 500).
+        db.session.rollback()
+        raise
     if user is not None:
         return f"account:{user.id}"
     return f"login:{login.strip().lower()[:254]}"
