@@ -114,3 +114,44 @@ def test_sessions_from_before_amr_become_password_sessions(backend, tmp_path):
                 assert count.scalar_one() == 1
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize("backend", backend_params())
+def test_mfa_revision_keeps_users_and_their_sessions(backend, tmp_path):
+    """0005 adds users.mfa_enabled (false for everyone) and MFA tables, in place:
+    recreating `users` would cascade to every session, up and down."""
+    with throwaway_database(backend, "mfa", tmp_path) as url:
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            assert flask_db(url, "upgrade", "0004").returncode == 0
+            with engine.begin() as connection:
+                connection.execute(
+                    text(
+                        "INSERT INTO users (id, email, username, username_key, password_hash,"
+                        " is_active, is_admin, created_at, updated_at) VALUES (1, 'a@example.com',"
+                        " 'ada', 'ada', 'x', true, false, :now, :now)"
+                    ),
+                    {"now": "2026-01-01 00:00:00+00:00"},
+                )
+                connection.execute(
+                    text(
+                        "INSERT INTO login_sessions (id, user_id, created_at, last_used_at,"
+                        " expires_at) VALUES (:sid, 1, :now, :now, :now)"
+                    ),
+                    {"sid": "a" * 32, "now": "2026-01-01 00:00:00+00:00"},
+                )
+            upgraded = flask_db(url, "upgrade", "0005")
+            assert upgraded.returncode == 0, upgraded.stderr
+            with engine.connect() as connection:
+                enabled = connection.execute(text("SELECT mfa_enabled FROM users")).scalar_one()
+                sessions = connection.execute(text("SELECT count(*) FROM login_sessions"))
+                assert sessions.scalar_one() == 1
+            assert enabled in (False, 0)
+            downgraded = flask_db(url, "downgrade", "0004")
+            assert downgraded.returncode == 0, downgraded.stderr
+            assert "mfa_enabled" not in {c["name"] for c in inspect(engine).get_columns("users")}
+            with engine.connect() as connection:
+                sessions = connection.execute(text("SELECT count(*) FROM login_sessions"))
+                assert sessions.scalar_one() == 1
+        finally:
+            engine.dispose()

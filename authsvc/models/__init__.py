@@ -6,6 +6,7 @@ A new feature adds `models/<feature>.py` and re-exports its models below.
 
 from .clients import IntrospectionClient
 from .keys import SigningKey
+from .mfa import MfaChallenge, RecoveryCode, TotpFactor
 from .passkeys import Passkey, PasskeyChallenge
 from .sessions import (
     DEFAULT_AMR,
@@ -20,10 +21,13 @@ __all__ = [
     "DEFAULT_AMR",
     "IntrospectionClient",
     "LoginSession",
+    "MfaChallenge",
     "Passkey",
     "PasskeyChallenge",
+    "RecoveryCode",
     "RefreshToken",
     "SigningKey",
+    "TotpFactor",
     "UTCDateTime",
     "User",
     "is_live",
