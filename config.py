@@ -74,6 +74,10 @@ class Config:
         self.REGISTER_RATE_LIMIT = env_str("REGISTER_RATE_LIMIT", "10 per minute")
         self.REFRESH_RATE_LIMIT = env_str("REFRESH_RATE_LIMIT", "30 per minute")
         self.PASSKEY_LOGIN_RATE_LIMIT = env_str("PASSKEY_LOGIN_RATE_LIMIT", "10 per minute")
+        self.MFA_VERIFY_RATE_LIMIT = env_str("MFA_VERIFY_RATE_LIMIT", "10 per minute")
+        # Consecutive wrong codes that lock TOTP (NIST SP 800-63B: at most 100).
+        self.MFA_LOCKOUT_THRESHOLD = env_int("MFA_LOCKOUT_THRESHOLD", 10)
+        self.MFA_ISSUER = env_str("MFA_ISSUER", "authsvc")
         self.TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
         self.JWT_ISSUER = env_str("JWT_ISSUER", "authsvc")
         self.JWT_AUDIENCE = env_str("JWT_AUDIENCE", "authsvc")
@@ -118,7 +122,12 @@ class Config:
         self.RATELIMIT_SWALLOW_ERRORS = True
 
     def validate(self):
-        """Refuse settings this environment must not run with (none outside production)."""
+        """Refuse settings this environment must not run with."""
+        # NIST SP 800-63B allows at most 100 consecutive failed authentication attempts.
+        if not 1 <= self.MFA_LOCKOUT_THRESHOLD <= 100:
+            raise RuntimeError(
+                f"MFA_LOCKOUT_THRESHOLD must be 1 to 100, not {self.MFA_LOCKOUT_THRESHOLD}"
+            )
         return self
 
     @staticmethod
@@ -144,6 +153,7 @@ class ProductionConfig(Config):
 
     def validate(self):
         """A real SECRET_KEY: never the development one, and long enough to sign with."""
+        super().validate()
         key = self.SECRET_KEY or ""
         if key == DEV_SECRET_KEY:
             raise RuntimeError(

@@ -7,7 +7,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import load_config
 
 from . import database, docs, observability
-from .api import auth, declare_responses, health, users
+from .api import auth, declare_responses, health, mfa, users
 from .api import metrics as metrics_api
 from .api import passkeys as passkeys_api
 from .cli import register_commands
@@ -84,7 +84,7 @@ def register_migrations(app):
 
 def register_blueprints(app):
     declare_responses(app, api.spec)  # the shared error responses the views refer to
-    for blueprint in (auth.blp, passkeys_api.blp, users.blp, health.blp):
+    for blueprint in (auth.blp, mfa.blp, passkeys_api.blp, users.blp, health.blp):
         api.register_blueprint(blueprint)
     if app.config["METRICS_ENABLED"]:
         api.register_blueprint(metrics_api.blp)

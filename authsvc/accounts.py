@@ -11,12 +11,13 @@ from contextlib import contextmanager
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, passwords, sessions
+from . import audit, mfa_login, passwords, sessions
 from .errors import (
     AccountDisabled,
     BadRequest,
     Conflict,
     InvalidCredentials,
+    MfaRequired,
     NotFound,
     ValidationFailed,
 )
@@ -124,6 +125,12 @@ def authenticate(login, password, client):
         raise AccountDisabled()
     if passwords.needs_rehash(user.password_hash):
         _rehash(user, password)
+    if user.mfa_enabled:
+        # No session yet: the second step (`mfa_login.verify`) opens it.
+        mfa_token = mfa_login.challenge(user)
+        db.session.commit()
+        audit.record("login.mfa_required", user_id=user.id)
+        raise MfaRequired(mfa_token, mfa_login.METHODS)
     started = sessions.start(user, client)
     db.session.commit()
     audit.record("login.success", user_id=user.id, session_id=started.session_id)

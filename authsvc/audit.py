@@ -20,7 +20,19 @@ logger.setLevel(logging.INFO)
 
 MAX_REQUEST_ID = 128
 SECRET_FIELDS = frozenset(
-    {"password", "current_password", "password_hash", "token", "access_token", "refresh_token"}
+    {
+        "password",
+        "current_password",
+        "password_hash",
+        "token",
+        "access_token",
+        "refresh_token",
+        "code",
+        "mfa_code",
+        "mfa_token",
+        "secret",
+        "recovery_codes",
+    }
 )
 
 

@@ -4,7 +4,7 @@ import click
 from flask.cli import with_appcontext
 from marshmallow import ValidationError
 
-from . import accounts, admin, passkeys, sessions
+from . import accounts, admin, mfa_login, passkeys, sessions
 from .errors import ServiceError
 from .schemas import RegisterSchema
 
@@ -57,11 +57,13 @@ def seed_admin_command(email, username, password):
 @click.command("prune-tokens")
 @with_appcontext
 def prune_tokens_command():
-    """Delete expired sessions and refresh-token rows, and spent or expired passkey challenges."""
+    """Delete expired sessions, refresh-token rows, spent or expired passkey challenges and
+    MFA logins."""
     pruned, refresh_tokens = sessions.prune_expired()
     click.echo(f"Pruned {pruned} expired sessions and {refresh_tokens} expired refresh tokens")
     challenges = passkeys.prune_challenges()
     click.echo(f"Pruned {challenges} spent or expired passkey challenges")
+    click.echo(f"Pruned {mfa_login.prune_expired()} expired or spent MFA logins")
 
 
 def register_commands(app):

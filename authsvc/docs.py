@@ -17,6 +17,12 @@ the access token as `Authorization: Bearer <token>`; exchange the refresh token 
 again ends its session). In Swagger UI (`/docs`), **Authorize** logs in with a username \
 (or email) and password, or takes an access token.
 
+**Multi-factor authentication.** With MFA on, login answers 403 \
+`urn:authsvc:problem:mfa-required` with an `mfa_token` instead of tokens (the OAuth2 form \
+that **Authorize** sends too): call `POST /api/v1/auth/mfa/verify` with the `mfa_token` and \
+a TOTP or recovery code for the token pair, then paste its `access_token` into \
+**Authorize** (bearerAuth). Tokens of such a session carry `amr: ["pwd", "otp", "mfa"]`.
+
 **Errors** are `application/problem+json` (RFC 9457): `type`, `title`, `status`, \
 `detail`, and for 422 `errors`, the messages of each invalid field. A 401 carries \
 `WWW-Authenticate: Bearer`, a 429 `Retry-After`.

@@ -14,18 +14,19 @@ PROBLEM_JSON = "application/problem+json"
 FORWARDED_HEADERS = ("Allow", "Retry-After")
 
 
-def problem(status, detail=None, *, errors=None, headers=None):
-    """Build an application/problem+json response."""
+def problem(status, detail=None, *, errors=None, headers=None, type="about:blank", members=None):
+    """Build an application/problem+json response (`members`: RFC 9457 extension members)."""
     status = int(status)
     try:
         title = HTTPStatus(status).phrase
     except ValueError:  # a status no standard names
         title = "Error"
-    body = {"type": "about:blank", "title": title, "status": status}
+    body = {"type": type, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     if errors is not None:
         body["errors"] = errors
+    body.update(members or {})
     response = jsonify(body)
     response.status_code = status
     response.mimetype = PROBLEM_JSON
@@ -45,11 +46,13 @@ class ServiceError(Exception):
 
     status = 400
     detail = "Bad request"
+    type = "about:blank"
 
     def __init__(self, detail=None, *, errors=None):
         super().__init__(detail or self.detail)
         self.detail = detail or self.detail
         self.errors = errors
+        self.members = {}
 
     def headers(self):
         return {}
@@ -83,6 +86,25 @@ class TokenRejected(ServiceError):
         return {"WWW-Authenticate": bearer_challenge(token_sent=True)}
 
 
+class SecondFactorRejected(ServiceError):
+    """A refused second step of login: one message, but for a locked TOTP.
+
+    `reason` says why, for audit and metrics: `wrong_code`, `replayed`,
+    `locked` or `invalid_token` (an mfa_token unknown, used, expired or exhausted).
+    """
+
+    status = 401
+    detail = "Invalid or expired MFA token, or wrong code"
+    LOCKED = "TOTP is locked after too many wrong codes: use a recovery code"
+
+    def __init__(self, reason):
+        super().__init__(self.LOCKED if reason == "locked" else None)
+        self.reason = reason
+
+    def headers(self):
+        return {"WWW-Authenticate": bearer_challenge(token_sent=False)}
+
+
 class Forbidden(ServiceError):
     status = 403
     detail = "Not allowed"
@@ -90,6 +112,17 @@ class Forbidden(ServiceError):
 
 class AccountDisabled(Forbidden):
     detail = "Account is disabled"
+
+
+class MfaRequired(Forbidden):
+    """A right password of an MFA user: no session, an `mfa_token` for the second step."""
+
+    type = "urn:authsvc:problem:mfa-required"
+    detail = "A second factor is required: POST the mfa_token and a code to /api/v1/auth/mfa/verify"
+
+    def __init__(self, mfa_token, methods):
+        super().__init__()
+        self.members = {"mfa_token": mfa_token, "methods": list(methods)}
 
 
 class NotFound(ServiceError):
@@ -128,7 +161,14 @@ def _as_list(messages):
 
 
 def handle_service_error(error):
-    return problem(error.status, error.detail, errors=error.errors, headers=error.headers())
+    return problem(
+        error.status,
+        error.detail,
+        errors=error.errors,
+        headers=error.headers(),
+        type=error.type,
+        members=error.members,
+    )
 
 
 def handle_http_exception(error):

@@ -41,6 +41,7 @@ PRINCIPAL = (
     User.full_name,
     User.is_active,
     User.is_admin,
+    User.mfa_enabled,
     User.created_at,
     User.updated_at,
 )

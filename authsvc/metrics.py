@@ -51,6 +51,13 @@ PASSKEY_LOGINS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+MFA_VERIFICATIONS = Counter(
+    "authsvc_mfa_verifications",
+    "Second steps of login (POST /auth/mfa/verify) by outcome.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+MFA_OUTCOMES = ("success", "wrong_code", "replayed", "locked", "invalid_token", "rate_limited")
 REFRESH_REUSE = Counter(
     "authsvc_refresh_token_reuse_detections",
     "Refresh tokens presented again after rotation (each revoked its session).",
@@ -67,6 +74,7 @@ LOGIN_OUTCOMES = {
     422: "invalid_request",
     429: "rate_limited",
 }
+MFA_REQUIRED = "urn:authsvc:problem:mfa-required"
 UNMATCHED = "<unmatched>"
 CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
@@ -83,6 +91,18 @@ class ActiveSessionsCollector:
         )
         gauge.add_metric([], count)
         yield gauge
+
+
+def login_outcome(response):
+    """A 403 is a disabled account, or a right password that needs a second factor."""
+    status = response.status_code
+    if status == 403 and (response.get_json(silent=True) or {}).get("type") == MFA_REQUIRED:
+        return "mfa_required"
+    return LOGIN_OUTCOMES.get(status, "error")
+
+
+def count_mfa_verification(outcome):
+    MFA_VERIFICATIONS.labels(outcome).inc()
 
 
 def multiprocess_dir():
@@ -119,7 +139,7 @@ def record(response):
     REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
     logins = LOGIN_COUNTERS.get(request.endpoint)
     if logins is not None and request.method == "POST":
-        logins.labels(LOGIN_OUTCOMES.get(response.status_code, "error")).inc()
+        logins.labels(login_outcome(response)).inc()
     return response
 
 

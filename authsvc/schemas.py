@@ -171,6 +171,7 @@ class UserSchema(Schema):
     full_name = Text(allow_none=True)
     is_active = fields.Boolean(required=True)
     is_admin = fields.Boolean(required=True)
+    mfa_enabled = fields.Boolean(required=True)
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
 
@@ -211,6 +212,59 @@ class UserQuerySchema(StrictSchema):
     is_admin = fields.Boolean()
 
 
+CODE_FIELD = {
+    "required": True,
+    "validate": validate.Length(min=1, max=64),
+    "load_only": True,
+    "metadata": {
+        "description": "A 6-digit TOTP code, or a recovery code (`XXXX-XXXX-XXXX-XXXX`)",
+        "example": "492039",
+    },
+}
+
+
+class EnrolSchema(StrictSchema):
+    current_password = Text(required=True, **PASSWORD_FIELD)
+
+
+class EnrolmentSchema(Schema):
+    secret = Text(required=True, metadata={"description": "Base32; shown this once"})
+    otpauth_uri = Text(required=True, metadata={"description": "For authenticator apps"})
+    qr_svg = Text(required=True, metadata={"description": "The URI as a QR code (SVG)"})
+
+
+class MfaCodeSchema(StrictSchema):
+    code = Text(**CODE_FIELD)
+
+
+class MfaDisableSchema(MfaCodeSchema):
+    current_password = Text(required=True, **PASSWORD_FIELD)
+
+
+class MfaVerifySchema(MfaCodeSchema):
+    mfa_token = Text(
+        required=True,
+        validate=validate.Length(min=1, max=256),
+        load_only=True,
+        metadata={"description": "From the 403 `urn:authsvc:problem:mfa-required` of login"},
+    )
+
+
+class RecoveryCodesSchema(Schema):
+    recovery_codes = fields.List(
+        Text(), required=True, metadata={"description": "Each works once; shown this once"}
+    )
+
+
+class MfaStatusSchema(Schema):
+    mfa_enabled = fields.Boolean(required=True)
+    pending = fields.Boolean(required=True, metadata={"description": "Enrolled, not yet confirmed"})
+    totp_locked = fields.Boolean(
+        required=True, metadata={"description": "Too many wrong codes: use a recovery code"}
+    )
+    recovery_codes_remaining = fields.Integer(required=True)
+
+
 class ProblemSchema(Schema):
     """An error, as application/problem+json (RFC 9457)."""
 
@@ -225,6 +279,20 @@ class ProblemSchema(Schema):
             "description": "Validation errors (422 only): messages by body field or query "
             "parameter name, never nested",
             "example": {"password": ["Password is too common."]},
+        },
+    )
+    mfa_token = Text(
+        metadata={
+            "description": "`urn:authsvc:problem:mfa-required` only: for "
+            "`POST /api/v1/auth/mfa/verify` (single use, 5 minutes, 5 wrong codes)"
+        }
+    )
+    methods = fields.List(
+        Text(),
+        metadata={
+            "description": "`urn:authsvc:problem:mfa-required` only: the second factors "
+            "the account can use",
+            "example": ["totp", "recovery_code"],
         },
     )
 

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from authsvc.extensions import db, limiter
 from testing.databases import backend_params
-from tests.helpers import PASSWORD, AuthActions, make_app
+from tests.helpers import PASSWORD, START, AuthActions, MfaActions, make_app
 
 # Markers; and the fixtures of the passkey tests (a user with a passkey on a
 # software authenticator).
@@ -114,3 +114,15 @@ def user(make_user):
 @pytest.fixture
 def admin(make_user):
     return make_user("root", email="root@example.com", is_admin=True)
+
+
+@pytest.fixture
+def clock(time_machine):
+    """Time stands still at START (tests move it with `clock.shift(seconds)`)."""
+    time_machine.move_to(START, tick=False)
+    return time_machine
+
+
+@pytest.fixture
+def mfa(client, clock):
+    return MfaActions(client, clock)

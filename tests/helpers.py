@@ -1,13 +1,17 @@
 """What several test modules share: the test app, API paths, problem assertions,
-token forging and the login helper behind the `auth` fixture.
+token forging, the login helper behind the `auth` fixture, and MFA actions
+(TOTP codes, enrolment, the two steps of login) behind the `mfa` fixture.
 
 The one module tests import helpers from; no test module imports another.
 """
 
 import time
 import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import jwt
+import pyotp
 
 from authsvc import create_app
 
@@ -95,3 +99,81 @@ class AuthActions:
 
     def headers_for(self, user):
         return self.bearer(self.login(user["username"], user["password"])["access_token"])
+
+
+# --- MFA: TOTP codes, enrolment, the two steps of login (fixtures `clock`, `mfa`) ---
+
+MFA = f"{API}/auth/mfa"
+TOTP = f"{MFA}/totp"
+CONFIRM = f"{MFA}/totp/confirm"
+VERIFY = f"{MFA}/verify"
+RECOVERY_CODES = f"{MFA}/recovery-codes"
+MFA_REQUIRED = "urn:authsvc:problem:mfa-required"
+STEP = 30
+# 10 s into a 30 s step, so a shift by whole steps never lands on a boundary.
+START = datetime(2026, 11, 29, 12, 0, 10, tzinfo=UTC)
+
+
+def code(secret, steps=0):
+    """The TOTP code of `secret` at now plus `steps` 30 s steps."""
+    return pyotp.TOTP(secret).at(time.time() + steps * STEP)
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Enrolled:
+    """A user with MFA on: their credentials, TOTP secret and recovery codes."""
+
+    user: dict
+    secret: str
+    recovery_codes: list
+    headers: dict = field(default_factory=dict)
+
+    def code(self, steps=0):
+        return code(self.secret, steps)
+
+
+class MfaActions:
+    def __init__(self, client, clock):
+        self.client = client
+        self.clock = clock
+
+    def login(self, user, password=PASSWORD):
+        return self.client.post(LOGIN, json={"username": user["username"], "password": password})
+
+    def tokens(self, user):
+        reply = self.login(user)
+        assert reply.status_code == 200, reply.get_json()
+        return reply.get_json()
+
+    def start_enrolment(self, headers, password=PASSWORD):
+        reply = self.client.post(TOTP, json={"current_password": password}, headers=headers)
+        assert reply.status_code == 201, reply.get_json()
+        return reply.get_json()
+
+    def enable(self, user):
+        """Enrol and confirm; the clock moves one step on, past the confirmation's code."""
+        headers = bearer(self.tokens(user)["access_token"])
+        secret = self.start_enrolment(headers)["secret"]
+        reply = self.client.post(CONFIRM, json={"code": code(secret)}, headers=headers)
+        assert reply.status_code == 200, reply.get_json()
+        self.clock.shift(STEP)
+        return Enrolled(user, secret, reply.get_json()["recovery_codes"], headers)
+
+    def mfa_token(self, user):
+        """Log in with the password: the 403 mfa-required problem's `mfa_token`."""
+        reply = self.login(user)
+        assert reply.status_code == 403, reply.get_json()
+        body = reply.get_json()
+        assert body["type"] == MFA_REQUIRED, body
+        return body["mfa_token"]
+
+    def verify(self, mfa_token, code_):
+        return self.client.post(VERIFY, json={"mfa_token": mfa_token, "code": code_})
+
+    def login_with(self, enrolled, code_=None):
+        """Both steps; return the verify reply."""
+        return self.verify(self.mfa_token(enrolled.user), code_ or enrolled.code())

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from authsvc.extensions import db
-from authsvc.models import LoginSession, RefreshToken, User, utcnow
+from authsvc.models import LoginSession, MfaChallenge, RefreshToken, User, utcnow
 from tests.helpers import PASSWORD, unverified_claims
 
 SEED = ["seed-admin", "--email", "Boss@Example.com", "--username", "boss"]
@@ -168,3 +168,18 @@ def test_seed_admin_validates_email_and_username(app, runner, email, username):
     )
     assert result.exit_code != 0
     assert admins(app) == []
+
+
+def test_prune_tokens_deletes_spent_and_expired_mfa_logins(app, runner, mfa, user):
+    enrolled = mfa.enable(user)
+    spent = mfa.mfa_token(user)
+    assert mfa.verify(spent, enrolled.code()).status_code == 200
+    expired = mfa.mfa_token(user)
+    mfa.clock.shift(timedelta(minutes=5))
+    live = mfa.mfa_token(user)
+    result = runner.invoke(args=["prune-tokens"])
+    assert "Pruned 2 expired or spent MFA logins" in result.output
+    with app.app_context():
+        assert db.session.execute(select(func.count(MfaChallenge.token_hash))).scalar_one() == 1
+    assert mfa.verify(expired, enrolled.code(1)).status_code == 401
+    assert mfa.verify(live, enrolled.code(1)).status_code == 200

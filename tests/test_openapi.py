@@ -19,6 +19,7 @@ PUBLIC = {
     ("POST", "/api/v1/auth/logout"),
     ("POST", "/api/v1/auth/passkeys/login/options"),
     ("POST", "/api/v1/auth/passkeys/login"),
+    ("POST", "/api/v1/auth/mfa/verify"),
     ("GET", "/health"),
 }
 RATE_LIMITED = {
@@ -29,6 +30,9 @@ RATE_LIMITED = {
     ("POST", "/api/v1/auth/passkeys/login"),
     ("PUT", "/api/v1/users/me"),  # current_password guesses
     ("PATCH", "/api/v1/users/me"),
+    ("POST", "/api/v1/auth/mfa/verify"),
+    ("POST", "/api/v1/auth/mfa/totp"),  # current_password guesses
+    ("DELETE", "/api/v1/auth/mfa/totp"),
 }
 ADMIN_ONLY_PREFIX = "/api/v1/users"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -91,7 +95,8 @@ def test_every_error_response_is_a_problem(spec):
 def test_the_problem_schema_matches_what_errors_send(spec):
     problem = spec["components"]["schemas"]["Problem"]
     assert set(problem["required"]) == {"type", "title", "status"}
-    assert set(problem["properties"]) == {"type", "title", "status", "detail", "errors"}
+    members = {"mfa_token", "methods"}  # of urn:authsvc:problem:mfa-required
+    assert set(problem["properties"]) == {"type", "title", "status", "detail", "errors", *members}
     errors = problem["properties"]["errors"]
     assert errors["additionalProperties"]["type"] == "array"
     assert "Error" not in spec["components"]["schemas"]  # flask-smorest's own is unused
@@ -166,11 +171,17 @@ LIMITED_OPERATIONS = {
     "REGISTER_RATE_LIMIT": [("POST", "/api/v1/auth/register")],
     "LOGIN_RATE_LIMIT": [("POST", "/api/v1/auth/login")],
     "REFRESH_RATE_LIMIT": [("POST", "/api/v1/auth/refresh")],
-    "CURRENT_PASSWORD_GUESSES": [("PUT", "/api/v1/users/me"), ("PATCH", "/api/v1/users/me")],
+    "CURRENT_PASSWORD_GUESSES": [
+        ("PUT", "/api/v1/users/me"),
+        ("PATCH", "/api/v1/users/me"),
+        ("POST", "/api/v1/auth/mfa/totp"),
+        ("DELETE", "/api/v1/auth/mfa/totp"),
+    ],
     "PASSKEY_LOGIN_RATE_LIMIT": [
         ("POST", "/api/v1/auth/passkeys/login/options"),
         ("POST", "/api/v1/auth/passkeys/login"),
     ],
+    "MFA_VERIFY_RATE_LIMIT": [("POST", "/api/v1/auth/mfa/verify")],
 }
 
 
@@ -186,6 +197,7 @@ def test_documented_limits_are_read_from_the_settings(database_url):
         "LOGIN_RATE_LIMIT": "3 per 10 seconds",
         "REFRESH_RATE_LIMIT": "11/minute",
         "PASSKEY_LOGIN_RATE_LIMIT": "4 per hour",
+        "MFA_VERIFY_RATE_LIMIT": "4 per 30 seconds",
         "MAX_CONTENT_LENGTH": 32 * 1024,
     }
     spec = make_app(database_url, **settings).test_client().get("/openapi.json").get_json()
@@ -193,6 +205,7 @@ def test_documented_limits_are_read_from_the_settings(database_url):
         "REGISTER_RATE_LIMIT": "Too many requests: 7 per 1 hour",
         "LOGIN_RATE_LIMIT": "Too many requests: 3 per 10 second",
         "REFRESH_RATE_LIMIT": "Too many requests: 11 per 1 minute",
+        "MFA_VERIFY_RATE_LIMIT": "Too many requests: 4 per 30 second",
         "CURRENT_PASSWORD_GUESSES": "Too many requests: 3 per 10 second",  # the login limit
         "PASSKEY_LOGIN_RATE_LIMIT": "Too many requests: 4 per 1 hour",
     }
@@ -241,6 +254,7 @@ ADMIN_OPERATIONS = {
     ("PATCH", "/api/v1/users/{user_id}"),
     ("DELETE", "/api/v1/users/{user_id}"),
     ("DELETE", "/api/v1/users/{user_id}/sessions"),
+    ("DELETE", "/api/v1/users/{user_id}/mfa"),
 }
 
 

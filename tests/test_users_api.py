@@ -17,6 +17,7 @@ USER_FIELDS = {
     "full_name",
     "is_active",
     "is_admin",
+    "mfa_enabled",
     "created_at",
     "updated_at",
 }

@@ -60,7 +60,13 @@ def register(data):
 @blp.problem(
     401, "Wrong credentials (the same for an unknown user)", detail=InvalidCredentials.detail
 )
-@blp.problem(403, "Account disabled (only said when the password is right)")
+@blp.problem(
+    403,
+    "Account disabled (only said when the password is right); or MFA is on: "
+    "`type` `urn:authsvc:problem:mfa-required` with `mfa_token` and `methods`, no session "
+    "yet (finish at `POST /api/v1/auth/mfa/verify`)",
+    detail="Account is disabled",
+)
 def login(data):
     """Log in with username or email and password (JSON or OAuth2 form)"""
     grant_type = data.get("grant_type")

@@ -27,6 +27,7 @@ USER = {
     "full_name": "Ada Lovelace",
     "is_active": True,
     "is_admin": False,
+    "mfa_enabled": False,
     "created_at": "2026-11-24T10:00:00+00:00",
     "updated_at": "2026-11-24T10:00:00+00:00",
 }
@@ -121,4 +122,28 @@ PASSKEY_ASSERTION = {
         "clientExtensionResults": {},
         "authenticatorAttachment": "platform",
     }
+}
+MFA_ENROL = {"current_password": "correct-horse-battery"}
+MFA_ENROLMENT = {
+    "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+    "otpauth_uri": "otpauth://totp/authsvc:ada%40example.com"
+    "?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=authsvc",
+    "qr_svg": '<svg xmlns="http://www.w3.org/2000/svg" width="196" height="196">...</svg>',
+}
+MFA_CODE = {"code": "492039"}
+MFA_DISABLE = {"current_password": "correct-horse-battery", "code": "492039"}
+MFA_VERIFY = {"mfa_token": "kq3Zb7Jr0yNf2m8QeV1sXu5dTgHc4aPw9LoRiYtE6nM", "code": "492039"}
+RECOVERY_CODES = {
+    "recovery_codes": [
+        "7QFN-FY93-39NH-N4QE",
+        "8BCV-M8DY-RQZG-4KZM",
+        "DAWX-ATPV-5SND-3W8S",
+        "...",
+    ]
+}
+MFA_STATUS = {
+    "mfa_enabled": True,
+    "pending": False,
+    "totp_locked": False,
+    "recovery_codes_remaining": 9,
 }

@@ -6,7 +6,7 @@ from flask_jwt_extended import get_jwt_identity
 from flask_limiter.util import get_remote_address
 from sqlalchemy.exc import DBAPIError
 
-from .. import accounts
+from .. import accounts, mfa_login
 from ..extensions import db
 from ..schemas import is_utf8_encodable
 
@@ -22,6 +22,10 @@ LIMITED = {
     "PASSKEY_LOGIN_RATE_LIMIT": (
         "PASSKEY_LOGIN_RATE_LIMIT",
         "Too many passkey login requests from this address",
+    ),
+    "MFA_VERIFY_RATE_LIMIT": (
+        "MFA_VERIFY_RATE_LIMIT",
+        "Too many second steps from this address or for this account",
     ),
     "CURRENT_PASSWORD_GUESSES": (
         "LOGIN_RATE_LIMIT",
@@ -64,6 +68,23 @@ def account_key():
     if user is not None:
         return f"account:{user.id}"
     return f"login:{login.strip().lower()[:254]}"
+
+
+def mfa_account_key():
+    """The account an `mfa_token` was issued to: a second step's budget is the account's.
+
+    A token that is no one's (made up, or pruned) shares the address's budget.
+    """
+    data = request.get_json(silent=True) if request.is_json else None
+    token = data.get("mfa_token") if isinstance(data, dict) else None
+    if not isinstance(token, str) or not token or len(token) > 256 or not is_text(token):
+        return address_key()
+    try:
+        user_id = mfa_login.challenged_user_id(token)
+    except DBAPIError:
+        db.session.rollback()  # as in account_key: the view then meets the outage (503)
+        raise
+    return address_key() if user_id is None else f"account:{user_id}"
 
 
 def is_text(value):

@@ -292,3 +292,31 @@ def test_a_no_op_admin_update_is_no_change(app, client, auth, admin, user, trail
     assert client.patch(f"{USERS}/{user['id']}", json=body, headers=headers).status_code == 200
     assert updated_at(app, user["id"]) > stamp
     assert only(trail("admin.user.update")).fields == ["is_admin"]
+
+
+def test_mfa_events_are_recorded_without_codes_or_secrets(app, mfa, user, trail):
+    enrolled = mfa.enable(user)
+    token = mfa.mfa_token(user)
+    wrong = enrolled.code(7)
+    mfa.verify(token, wrong)
+    right = enrolled.code()
+    mfa.verify(token, right)
+    mfa.login_with(enrolled, right)  # replayed
+    mfa.login_with(enrolled, enrolled.recovery_codes[0])
+    assert only(trail("mfa.enabled")).sessions_revoked == 0
+    assert len(trail("login.mfa_required")) == 3
+    failures = [(r.reason, r.levelno) for r in trail("mfa.verify.failure")]
+    assert failures == [("wrong_code", logging.WARNING), ("replayed", logging.WARNING)]
+    methods = [r.method for r in trail("mfa.verify.success")]
+    assert methods == ["totp", "recovery_code"]
+    assert all(r.session_id for r in trail("mfa.verify.success"))
+    for lockout in range(10):
+        if lockout % 5 == 0:
+            token = mfa.mfa_token(user)
+        mfa.verify(token, wrong)
+    assert only(trail("mfa.totp.locked")).threshold == 10
+    secrets = {enrolled.secret, wrong, right, token, *enrolled.recovery_codes}
+    for record in trail():
+        text = repr(vars(record)) + record.getMessage()
+        for secret in secrets:
+            assert secret not in text, (record.event, secret[:4])
