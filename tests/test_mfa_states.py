@@ -5,6 +5,7 @@ with right and wrong passwords and codes, against a model of what each should
 answer; after every step the API's view of the user must match the model.
 """
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -19,6 +20,8 @@ from tests.helpers import (
     bearer,
     code,
 )
+
+pytestmark = pytest.mark.slow  # hypothesis explores a dozen sequences of a dozen requests
 
 LOCKOUT = 10
 WRONG_PASSWORD = "not-the-password-1"
