@@ -8,12 +8,14 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent
 load_dotenv(BASE_DIR / ".env")
 
+ACCESS_TOKEN_ALGORITHMS = ("ES256", "RS256", "EdDSA")
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
 MIN_SECRET_KEY_BYTES = 32
 
@@ -25,6 +27,10 @@ def env_str(name, default=None):
 
 def env_int(name, default):
     return int(env_str(name, default))
+
+
+def env_float(name, default):
+    return float(env_str(name, default))
 
 
 def env_bool(name, default):
@@ -79,7 +85,14 @@ class Config:
         self.MFA_LOCKOUT_THRESHOLD = env_int("MFA_LOCKOUT_THRESHOLD", 10)
         self.MFA_ISSUER = env_str("MFA_ISSUER", "authsvc")
         self.TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
-        self.JWT_ISSUER = env_str("JWT_ISSUER", "authsvc")
+        # The public base URL: `iss` of every token; required in production.
+        self.JWT_ISSUER = env_str("JWT_ISSUER", self.default_issuer())
+        self.JWT_ALGORITHM = env_str("JWT_ALGORITHM", "ES256")
+        self.KEYS_REFRESH_SECONDS = env_float("KEYS_REFRESH_SECONDS", 30)
+        self.KEYS_MIN_REFRESH_SECONDS = env_float("KEYS_MIN_REFRESH_SECONDS", 5)
+        self.INTROSPECTION_FAILURE_RATE_LIMIT = env_str(
+            "INTROSPECTION_FAILURE_RATE_LIMIT", "20 per minute"
+        )
         self.JWT_AUDIENCE = env_str("JWT_AUDIENCE", "authsvc")
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
         self.METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
@@ -98,9 +111,9 @@ class Config:
 
     def _derive_extension_settings(self):
         """Translate the public settings into the extensions' own keys."""
-        self.JWT_SECRET_KEY = self.SECRET_KEY
-        self.JWT_ALGORITHM = "HS256"
-        self.JWT_DECODE_ALGORITHMS = ["HS256"]
+        # Tokens are signed and verified by `jws` (the keyring's keys, and a
+        # secret derived from SECRET_KEY), never with flask-jwt-extended's key.
+        self.JWT_SECRET_KEY = None
         self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=self.ACCESS_TOKEN_EXPIRE_MINUTES)
         self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=self.REFRESH_TOKEN_EXPIRE_DAYS)
         self.JWT_TOKEN_LOCATION = ["headers"]
@@ -122,13 +135,27 @@ class Config:
         self.RATELIMIT_SWALLOW_ERRORS = True
 
     def validate(self):
-        """Refuse settings this environment must not run with."""
+        """Refuse settings no environment may run with."""
         # NIST SP 800-63B allows at most 100 consecutive failed authentication attempts.
         if not 1 <= self.MFA_LOCKOUT_THRESHOLD <= 100:
             raise RuntimeError(
                 f"MFA_LOCKOUT_THRESHOLD must be 1 to 100, not {self.MFA_LOCKOUT_THRESHOLD}"
             )
+        if self.JWT_ALGORITHM not in ACCESS_TOKEN_ALGORITHMS:
+            raise RuntimeError(
+                f"JWT_ALGORITHM must be one of {', '.join(ACCESS_TOKEN_ALGORITHMS)}, "
+                f"not {self.JWT_ALGORITHM!r}"
+            )
+        if self.JWT_ISSUER is not None and urlsplit(self.JWT_ISSUER).scheme not in (
+            "http",
+            "https",
+        ):
+            raise RuntimeError("JWT_ISSUER must be the service's public base URL (http or https)")
         return self
+
+    @staticmethod
+    def default_issuer():
+        return "http://127.0.0.1:8000"
 
     @staticmethod
     def default_bcrypt_rounds():
@@ -151,9 +178,12 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     APP_ENV = "production"
 
+    @staticmethod
+    def default_issuer():
+        return None  # required: tokens name their issuer, and only the operator knows it
+
     def validate(self):
-        """A real SECRET_KEY: never the development one, and long enough to sign with."""
-        super().validate()
+        """A real SECRET_KEY (never the development one, long enough) and a JWT_ISSUER."""
         key = self.SECRET_KEY or ""
         if key == DEV_SECRET_KEY:
             raise RuntimeError(
@@ -163,7 +193,9 @@ class ProductionConfig(Config):
             raise RuntimeError(
                 f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production"
             )
-        return self
+        if not self.JWT_ISSUER:
+            raise RuntimeError("JWT_ISSUER must be set in production (the service's public URL)")
+        return super().validate()
 
 
 CONFIGS = {

@@ -6,8 +6,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import load_config
 
-from . import database, docs, observability
-from .api import auth, declare_responses, health, mfa, users
+from . import database, docs, jws, keyring, observability
+from .api import auth, declare_responses, health, mfa, oauth, users, wellknown
 from .api import metrics as metrics_api
 from .api import passkeys as passkeys_api
 from .cli import register_commands
@@ -49,6 +49,8 @@ def register_extensions(app):
     database.init_app(app)
     register_migrations(app)
     jwt.init_app(app)
+    keyring.init_app(app)  # each worker's signing keys, reloaded on a timer
+    jws.init_app(app)
     bcrypt.init_app(app)
     limiter.init_app(app)
     skip_limiter_app_check(app, limiter)
@@ -84,7 +86,15 @@ def register_migrations(app):
 
 def register_blueprints(app):
     declare_responses(app, api.spec)  # the shared error responses the views refer to
-    for blueprint in (auth.blp, mfa.blp, passkeys_api.blp, users.blp, health.blp):
+    for blueprint in (
+        auth.blp,
+        mfa.blp,
+        passkeys_api.blp,
+        users.blp,
+        health.blp,
+        wellknown.blp,
+        oauth.blp,
+    ):
         api.register_blueprint(blueprint)
     if app.config["METRICS_ENABLED"]:
         api.register_blueprint(metrics_api.blp)

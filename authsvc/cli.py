@@ -6,6 +6,7 @@ from marshmallow import ValidationError
 
 from . import accounts, admin, mfa_login, passkeys, sessions
 from .errors import ServiceError
+from .oauth_cli import register_oauth_commands
 from .schemas import RegisterSchema
 
 # The same rules as registration, so an admin's name can log in like anyone's.
@@ -69,3 +70,4 @@ def prune_tokens_command():
 def register_commands(app):
     app.cli.add_command(seed_admin_command)
     app.cli.add_command(prune_tokens_command)
+    register_oauth_commands(app)

@@ -127,3 +127,12 @@ def declare_security_schemes(api):
             "flows": {"password": {"tokenUrl": "/api/v1/auth/login", "scopes": {}}},
         },
     )
+    api.spec.components.security_scheme(
+        "clientBasic",
+        {
+            "type": "http",
+            "scheme": "basic",
+            "description": "An introspection client's `client_id:client_secret` "
+            "(`flask clients create NAME`)",
+        },
+    )

@@ -6,7 +6,7 @@
 from flask import request
 from flask.sessions import SessionInterface
 
-from . import metrics, observability
+from . import keyring, metrics, observability
 from .api.ratelimits import keep_retry_after_where_meant
 
 DOCS_PATHS = ("/docs", "/redoc")
@@ -43,6 +43,8 @@ def register_request_hooks(app):
       2. `metrics.start_timer` (METRICS_ENABLED): times everything after it.
       3. the extensions' own hooks (none today: see `skip_limiter_app_check`).
       4. `normalize_bearer_scheme`: before the view's `jwt_required` reads the header.
+      5. `keyring.prepare_keys`: reloads the signing keys when due (and makes
+         the first ones) before the view opens a transaction of its own.
     After the view (and after an error handler's answer):
       1. `set_security_headers`: fills in only what the view left unset.
       2. the extensions' own: Flask-Limiter's `X-RateLimit-*` and `Retry-After`,
@@ -66,6 +68,7 @@ def register_request_hooks(app):
     before = app.before_request_funcs.setdefault(None, [])
     before[:0] = first
     before.append(normalize_bearer_scheme)
+    before.append(keyring.prepare_keys)
     after = app.after_request_funcs.setdefault(None, [])
     after[:0] = reversed(last)
     after.append(set_security_headers)

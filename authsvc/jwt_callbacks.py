@@ -11,7 +11,7 @@ from flask_jwt_extended import JWTManager, get_jwt
 from flask_jwt_extended.exceptions import JWTDecodeError
 from sqlalchemy import bindparam, select
 
-from . import database, tokens
+from . import database, jws, tokens
 from .errors import TokenRejected, bearer_challenge, problem
 from .extensions import db
 from .models import LoginSession, User, is_live, utcnow
@@ -158,6 +158,7 @@ def register_jwt(app_or_manager):
     manager = app_or_manager
     if not isinstance(manager, JWTManager):
         manager = app_or_manager.extensions["flask-jwt-extended"]
+    manager.token_verifier(jws.verify)
     manager.claims_check(check_claims)
     manager.token_in_blocklist_loader(is_revoked)
     manager.user_lookup_loader(load_user)

@@ -20,8 +20,11 @@ from dataclasses import dataclass
 from flask import current_app
 from jwt.algorithms import get_default_algorithms
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import keys
+from .crypto import DecryptionError
 from .extensions import db
 from .models import SigningKey, utcnow
 from .models.keys import PUBLISHED_STATES
@@ -156,12 +159,39 @@ class Keyring:
         return self._private_keys[row.kid]
 
 
+def prepare_keys(quiet=False):
+    """Reload the keys when due, and make the first ones if there are none.
+
+    Run when the app is made and before each view, so the first key's INSERT
+    (a transaction of its own) never waits inside a use case's transaction:
+    SQLite allows one writer, and a registration holding its user's INSERT
+    would wait on itself. A database that cannot answer yet (not migrated, or
+    down) is left to the view, which answers for itself (e.g. /health's 503).
+    """
+    try:
+        keyring().ensured()
+    except SQLAlchemyError:
+        if not quiet:
+            current_app.logger.warning("signing keys unavailable", exc_info=True)
+    except DecryptionError:
+        current_app.logger.error(
+            "the current signing key opens with neither SECRET_KEY nor SECRET_KEY_FALLBACKS"
+        )
+
+
 def init_app(app):
     """Give the app its keyring (one per worker process, as each has its own app)."""
     app.extensions["authsvc.keyring"] = Keyring(
-        refresh_seconds=app.config.get("KEYS_REFRESH_SECONDS", 30),
-        min_refresh_seconds=app.config.get("KEYS_MIN_REFRESH_SECONDS", 5),
+        refresh_seconds=app.config["KEYS_REFRESH_SECONDS"],
+        min_refresh_seconds=app.config["KEYS_MIN_REFRESH_SECONDS"],
     )
+    # SQLite allows one writer: make the first keys now, before any use case
+    # (a registration, a CLI command) holds a write transaction they would wait
+    # on. Elsewhere the first request makes them. (`flask db upgrade` on an empty
+    # database has nothing to read yet: quietly nothing.)
+    if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite":
+        with app.app_context():
+            prepare_keys(quiet=True)
 
 
 def keyring():

@@ -20,6 +20,7 @@ import jwt as pyjwt
 from flask import current_app
 from flask_jwt_extended import JWTManager as _JWTManager
 from flask_jwt_extended.config import config
+from flask_jwt_extended.exceptions import JWTDecodeError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 REVIEWED_VERSIONS = {
@@ -31,19 +32,24 @@ REVIEWED_VERSIONS = {
 
 
 class JWTManager(_JWTManager):
-    """Upstream's checks in one decode, claims checked only once the signature is good.
+    """Upstream's checks in one decode, with the key chosen by authsvc, not the token.
 
     Upstream decodes every token twice without verifying it (claims, then
     header) so that a `decode_key_loader` may pick the key from them, then a
     third time to verify it. pyjwt checks each base64 character of every
     segment in Python, so those two extra decodes cost ~70 µs, a sixth of an
-    authenticated request. authsvc signs with one key, so it verifies first
-    and checks the claims' shapes afterwards (`claims_check`): nothing reads
-    a claim before its signature is known good.
+    authenticated request. Here the registered `token_verifier` (`jws.verify`)
+    reads the header once, picks the key from authsvc's own (the keyring by
+    `kid`, or the refresh secret), pins
+    the algorithm to it and verifies; the claims' shapes are checked only
+    afterwards (`claims_check`): nothing reads a claim before its signature
+    is known good. A token whose `type` is not what its signature says (an
+    HS256 "access" token, an ES256 "refresh" token) is refused.
     """
 
     def __init__(self, app=None, add_context_processor=False):
         self._claims_check = None
+        self._verify = None
         super().__init__(app, add_context_processor)
 
     def init_app(self, app, add_context_processor=False):
@@ -63,28 +69,33 @@ class JWTManager(_JWTManager):
         self._claims_check = callback
         return callback
 
+    def token_verifier(self, callback):
+        """Register `callback(encoded, *, issuer, audience, leeway, allow_expired)`.
+
+        It chooses the key and verifies the signature, expiry, issuer and
+        audience, and returns `(kind, claims)`, kind being what the signature
+        says the token is ("access" or "refresh"); it raises pyjwt's errors.
+        """
+        self._verify = callback
+        return callback
+
     def decode_key_loader(self, callback):
-        raise NotImplementedError("authsvc verifies with config's one key; see claims_check")
+        raise NotImplementedError("authsvc chooses the key itself (jws.verify); see claims_check")
+
+    def encode_key_loader(self, callback):
+        raise NotImplementedError("authsvc signs with jws.sign_access / jws.sign_refresh")
 
     def _decode_jwt_from_config(self, encoded_token, csrf_value=None, allow_expired=False):
-        """Upstream's checks (signature, algorithm, exp/nbf/iat, iss, aud, sub) in one decode."""
-        if self._claims_check is None:  # fail closed: no token passes unchecked
-            raise RuntimeError("no claims_check is registered")
-        options = {
-            "verify_aud": config.decode_audience is not None,
-            "verify_sub": config.verify_sub,
-        }
-        if allow_expired:
-            options["verify_exp"] = False
+        """Upstream's checks (signature, algorithm, exp/iat, iss, aud, sub) in one decode."""
+        if self._claims_check is None or self._verify is None:  # fail closed
+            raise RuntimeError("no claims_check or token_verifier is registered")
         try:
-            claims = pyjwt.decode(
+            kind, claims = self._verify(
                 encoded_token,
-                config.decode_key,
-                algorithms=config.decode_algorithms,
-                audience=config.decode_audience,
                 issuer=config.decode_issuer,
+                audience=config.decode_audience,
                 leeway=config.leeway,
-                options=options,
+                allow_expired=allow_expired,
             )
         except pyjwt.ExpiredSignatureError as error:
             # What upstream attaches for the expired-token callback.
@@ -95,6 +106,8 @@ class JWTManager(_JWTManager):
         # which must be refused instead. (`csrf_value` is always None: tokens
         # come from headers only, as `init_app` makes sure.)
         self._claims_check(claims)
+        if claims["type"] != kind:
+            raise JWTDecodeError("Token type does not match its signature")
         claims.setdefault("fresh", False)
         return claims
 

@@ -1,16 +1,18 @@
 """Access and refresh tokens: what they carry, issuing a pair, decoding a refresh token.
 
-Nothing here touches the database: the session use cases (`sessions`) record
-the refresh token's `jti` in the session's rotation chain.
+Nothing here writes a session: the session use cases (`sessions`) record the
+refresh token's `jti` in the session's rotation chain. How tokens are signed
+and verified (which key, which algorithm) is `jws`'s business.
 """
 
 import uuid
 from dataclasses import dataclass
 
 from flask import current_app
-from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import WrongTokenError
 
+from . import jws
 from .errors import TokenMissing
 
 # The claims every token carries (access tokens also carry `amr`).
@@ -28,21 +30,32 @@ class IssuedPair:
 def issue_pair(user_id, session_id, amr, expires_at, now):
     """Sign an access and a refresh token for a session that lasts until `expires_at`.
 
-    The access token lives `JWT_ACCESS_TOKEN_EXPIRES`, never past its session;
-    the refresh token lives as long as the session.
+    The access token lives `JWT_ACCESS_TOKEN_EXPIRES`, never past its session,
+    and is signed by the current signing key (`jws.sign_access`); the refresh
+    token lives as long as the session, signed with a secret never published.
     """
-    access_ttl = min(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"], expires_at - now)
-    refresh_jti = str(uuid.uuid4())
-    identity = str(user_id)
-    access = create_access_token(
-        identity,
-        additional_claims={"sid": session_id, "amr": list(amr)},
-        expires_delta=access_ttl,
+    config = current_app.config
+    access_ttl = min(config["JWT_ACCESS_TOKEN_EXPIRES"], expires_at - now)
+    issued_at = int(now.timestamp())
+    common = {
+        "sub": str(user_id),
+        "sid": session_id,
+        "iat": issued_at,
+        "iss": config["JWT_ISSUER"],
+        "aud": config["JWT_AUDIENCE"],
+    }
+    access = jws.sign_access(
+        {
+            **common,
+            "jti": str(uuid.uuid4()),
+            "type": "access",
+            "amr": list(amr),
+            "exp": issued_at + int(access_ttl.total_seconds()),
+        }
     )
-    refresh = create_refresh_token(
-        identity,
-        additional_claims={"sid": session_id, "jti": refresh_jti},
-        expires_delta=expires_at - now,
+    refresh_jti = str(uuid.uuid4())
+    refresh = jws.sign_refresh(
+        {**common, "jti": refresh_jti, "type": "refresh", "exp": int(expires_at.timestamp())}
     )
     pair = {
         "access_token": access,

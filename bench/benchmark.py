@@ -29,7 +29,7 @@ from authsvc.extensions import db
 from testing.databases import postgres_database
 from testing.live_server import LiveServer, migrate
 
-from . import report, seed
+from . import report, seed, verify_costs
 from .loadgen import LoadGeneratorError, find_wrk, run_wrk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,10 @@ LABELS = {
     "refresh": "POST /api/v1/auth/refresh",
     "login": "POST /api/v1/auth/login",
     "me_large": "GET /api/v1/users/me, large token tables",
+    "introspect": "POST /oauth/introspect",
+    "jwks": "GET /.well-known/jwks.json",
 }
+ISSUER = "http://127.0.0.1:8000"
 
 
 def parse_args(argv):
@@ -79,6 +82,13 @@ def parse_args(argv):
     add("--users", type=int, default=1000, help="users seeded")
     add("--token-rows", type=int, default=1000, help="refresh-token rows at first")
     add(
+        "--access-tokens",
+        type=int,
+        default=1000,
+        help="distinct access tokens (sessions) in rotation for /users/me and introspection",
+    )
+    add("--algorithm", default="ES256", help="JWT_ALGORITHM of the server (ES256, RS256, EdDSA)")
+    add(
         "--large-token-rows",
         type=int,
         default=1_000_000,
@@ -109,6 +119,7 @@ def parse_args(argv):
             users=20,
             token_rows=100,
             large_token_rows=1000,
+            access_tokens=100,
             bcrypt_rounds=4,
         )
     if options.slices is None:
@@ -137,20 +148,24 @@ def main(argv=None):
     medians = report.median_figures(runs)
     print()
     print(report.format_targets(medians, len(runs)))
+    costs = verify_costs.measure_all(tokens=100 if options.smoke else 1000)
+    print()
+    print("Access-token algorithms, in one process (median over distinct tokens):")
+    print(verify_costs.format_table(costs))
     errors = sum(
         sum(row["errors"].values()) + (row["requests"] == 0)
         for run in runs
         for backend in run
         for row in backend["rows"].values()
     )
-    write_json(options, runs, medians, errors)
+    write_json(options, runs, medians, errors, costs)
     if errors:
         print(f"FAILED: {errors} request(s) errored (or a measurement served none)")
         return 1
     return 0
 
 
-def write_json(options, runs, medians, errors):
+def write_json(options, runs, medians, errors, costs):
     document = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
@@ -164,6 +179,7 @@ def write_json(options, runs, medians, errors):
         "medians": medians,
         "targets": report.target_results(medians),
         "errors": errors,
+        "algorithm_costs": costs,
     }
     options.json.parent.mkdir(parents=True, exist_ok=True)
     options.json.write_text(json.dumps(document, indent=2) + "\n")
@@ -208,20 +224,24 @@ def server_env(options, url, secret_key):
         "REGISTER_RATE_LIMIT": UNLIMITED,
         "REFRESH_RATE_LIMIT": UNLIMITED,
         "METRICS_ENABLED": "false",
+        "JWT_ISSUER": ISSUER,
+        "JWT_ALGORITHM": options.algorithm,
         "GUNICORN_WORKER_CLASS": options.worker_class,
         "GUNICORN_THREADS": str(options.threads),
         "LOG_LEVEL": "info",
     }
 
 
-def authsvc_app(url, secret_key, bcrypt_rounds):
+def authsvc_app(url, secret_key, options):
     """authsvc configured as its benchmarked servers are, to seed and time in this process."""
     return create_app(
         {
             "SQLALCHEMY_DATABASE_URI": url,
             "SECRET_KEY": secret_key,
-            "BCRYPT_LOG_ROUNDS": bcrypt_rounds,
+            "BCRYPT_LOG_ROUNDS": options.bcrypt_rounds,
             "APP_ENV": "production",
+            "JWT_ISSUER": ISSUER,
+            "JWT_ALGORITHM": options.algorithm,
         }
     )
 
@@ -308,7 +328,7 @@ def _bench_backend(backend, url, options, wrk, tmp):
         measure("baseline", baseline, "baseline")
 
     migrate(url, env)
-    app = authsvc_app(url, secret_key, options.bcrypt_rounds)
+    app = authsvc_app(url, secret_key, options)
     with app.app_context():
         started = time.perf_counter()
         user_ids, files = seed.prepare(
@@ -316,6 +336,7 @@ def _bench_backend(backend, url, options, wrk, tmp):
             users=options.users,
             token_rows=options.token_rows,
             sessions=max(2 * options.connections, 64),
+            access_sessions=options.access_tokens,
             refresh_sets=options.slices,
         )
         small_rows = seed.token_rows()
@@ -335,6 +356,8 @@ def _bench_backend(backend, url, options, wrk, tmp):
             flush=True,
         )
         measure("me_large", server, "me", data=files["access"])
+        measure("jwks", server, "jwks")
+        measure("introspect", server, "introspect", data=files["introspect"])
         # Refresh and login write; measured after both /users/me runs, so those
         # two differ only in the token tables' size.
         measure(
@@ -369,6 +392,8 @@ def _bench_backend(backend, url, options, wrk, tmp):
         "bcrypt_rounds": options.bcrypt_rounds,
         "bcrypt_verify_ms": bcrypt_ms,
         "token_rows": {"small": small_rows, "large": large_rows},
+        "access_tokens": options.access_tokens,
+        "algorithm": options.algorithm,
         "seed_seconds": round(seed_seconds + grow_seconds, 1),
         "worker_peak_rss_mb": max(rss.values()),
         "workers_peak_rss_mb": rss,

@@ -8,6 +8,8 @@ TARGETS = [
     ("refresh_over_baseline", "POST /auth/refresh >= 0.25 x baseline", ">=", 0.25),
     ("login_over_bcrypt", "login p50 <= 1.10 x one bcrypt verification", "<=", 1.10),
     ("me_large_over_small", "/users/me, large token tables >= 0.9 x small", ">=", 0.9),
+    ("introspect_over_baseline", "POST /oauth/introspect >= 0.4 x baseline", ">=", 0.4),
+    ("jwks_over_baseline", "GET /.well-known/jwks.json >= 0.8 x baseline", ">=", 0.8),
     ("worker_peak_rss_mb", "worker peak RSS <= 80 MB", "<=", 80.0),
 ]
 FIGURES = [name for name, *_ in TARGETS]
@@ -32,6 +34,8 @@ def figures(backend):
         "refresh_over_baseline": rows["refresh"]["rps"] / base,
         "login_over_bcrypt": rows["login"]["p50_ms"] / backend["bcrypt_verify_ms"],
         "me_large_over_small": rows["me_large"]["rps"] / rows["me"]["rps"],
+        "introspect_over_baseline": rows["introspect"]["rps"] / base,
+        "jwks_over_baseline": rows["jwks"]["rps"] / base,
         "worker_peak_rss_mb": backend["worker_peak_rss_mb"],
     }
 

@@ -6,12 +6,13 @@ measure nothing). Sessions the load uses are opened by authsvc's own
 `sessions.start`, so their tokens are the real thing.
 """
 
+import base64
 import uuid
 from datetime import timedelta
 
 from sqlalchemy import func, insert, select, text
 
-from authsvc import passwords
+from authsvc import clients, passwords
 from authsvc import sessions as login_sessions
 from authsvc.extensions import db
 from authsvc.models import LoginSession, RefreshToken, User, utcnow
@@ -138,10 +139,12 @@ def open_sessions(user_ids, count):
     return pairs
 
 
-def prepare(directory, *, users, token_rows, sessions, refresh_sets=1):
+def prepare(directory, *, users, token_rows, sessions, access_sessions=None, refresh_sets=1):
     """Seed a migrated database and write wrk's data files under `directory`.
 
-    Returns the user ids and the files: `access` (access tokens), `refresh`
+    Returns the user ids and the files: `access` (access tokens of
+    `access_sessions` distinct sessions), `introspect` (the same tokens, each
+    after the Basic credentials of an introspection client), `refresh`
     and `refresh-warm` (refresh tokens of distinct sessions; `refresh-sets`
     lists `refresh` and `refresh_sets - 1` more such files), `login`
     (username and password). Needs an app context.
@@ -150,13 +153,15 @@ def prepare(directory, *, users, token_rows, sessions, refresh_sets=1):
     grow_token_tables(token_rows, user_ids)
     files = {}
     refresh = ["refresh", *(f"refresh-{n}" for n in range(2, refresh_sets + 1))]
-    for name, kind in (
-        ("access", "access_token"),
-        ("refresh-warm", "refresh_token"),
-        *((name, "refresh_token") for name in refresh),
-    ):
+    access = [pair["access_token"] for pair in open_sessions(user_ids, access_sessions or sessions)]
+    files["access"] = write_lines(directory / "access.txt", access)
+    basic = base64.b64encode(":".join(clients.create("bench")).encode()).decode()
+    files["introspect"] = write_lines(
+        directory / "introspect.txt", [f"{basic}\t{token}" for token in access]
+    )
+    for name in ("refresh-warm", *refresh):
         pairs = open_sessions(user_ids, sessions)
-        files[name] = write_lines(directory / f"{name}.txt", [pair[kind] for pair in pairs])
+        files[name] = write_lines(directory / f"{name}.txt", [p["refresh_token"] for p in pairs])
     files["refresh-sets"] = [files[name] for name in refresh]
     logins = [f"{username(i)}\t{PASSWORD}" for i in range(min(users, 100))]
     files["login"] = write_lines(directory / "login.txt", logins)

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from authsvc.extensions import db, limiter
 from testing.databases import backend_params
-from tests.helpers import PASSWORD, START, AuthActions, MfaActions, make_app
+from tests.helpers import CURRENT_APP, PASSWORD, START, AuthActions, MfaActions, make_app
 
 # Markers; and the fixtures of the passkey tests (a user with a passkey on a
 # software authenticator).
@@ -57,7 +57,9 @@ def app(database_url, app_settings):
     if app.config["RATELIMIT_ENABLED"]:
         with app.app_context():
             limiter.reset()
+    CURRENT_APP["app"] = app  # whose keys forge() and claims_of() use
     yield app
+    CURRENT_APP.clear()
     with app.app_context():
         db.session.remove()
         clean_database()

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 import jwt
 import pyotp
 
-from authsvc import create_app
+from authsvc import create_app, jws
+from authsvc.crypto import derived_secret
+from authsvc.keyring import keyring
 
 TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
 PASSWORD = "correct-horse-battery-staple"
@@ -58,9 +60,29 @@ def assert_problem(response, status, challenge=None):
     return body
 
 
+# The app of the current test, when it has one (set by conftest's `remember_app`).
+CURRENT_APP = {}
+
+
+def genuine_signer(kind):
+    """How the current test's app signs a `kind` token: (key, algorithm, header)."""
+    with CURRENT_APP["app"].app_context():
+        if kind == "refresh":
+            return derived_secret(jws.REFRESH_PURPOSE), jws.REFRESH_ALG, {}
+        signing = keyring().signing_key()
+        return signing.private_key, signing.alg, {"kid": signing.kid, "typ": jws.ACCESS_TYP}
+
+
 def claims_of(token):
-    """The claims of one of our tokens, its signature verified with the test key."""
-    return jwt.decode(token, TEST_SECRET_KEY, algorithms=["HS256"], audience="authsvc")
+    """The claims of one of our tokens, its signature verified with the current app's keys."""
+    if jwt.get_unverified_header(token).get("alg") == jws.REFRESH_ALG:
+        key, algorithm, _header = genuine_signer("refresh")
+    else:
+        with CURRENT_APP["app"].app_context():
+            kid = jwt.get_unverified_header(token)["kid"]
+            found = keyring().verifying_key(kid)
+            key, algorithm = found.public_key, found.alg
+    return jwt.decode(token, key, algorithms=[algorithm], options={"verify_aud": False})
 
 
 def unverified_claims(token):
@@ -68,14 +90,25 @@ def unverified_claims(token):
     return jwt.decode(token, options={"verify_signature": False})
 
 
-def forge(token, *, key=TEST_SECRET_KEY, algorithm="HS256", drop=(), **changes):
-    """Re-sign `token`'s claims with `changes` applied and the `drop` claims removed."""
+def forge(token, *, key=None, algorithm=None, drop=(), **changes):
+    """Re-sign `token`'s claims with `changes` applied and the `drop` claims removed.
+
+    Without `key` and `algorithm`, signed as authsvc signs that kind of token
+    (a genuine signature: the positive control); with only `algorithm`, an
+    HMAC algorithm keyed with authsvc's refresh secret; with only `key`, HS256.
+    """
     claims = {**unverified_claims(token), **changes}
     for name in drop:
         claims.pop(name)
+    headers = {}
+    if key is None and algorithm is None:
+        key, algorithm, headers = genuine_signer(unverified_claims(token)["type"])
+    else:
+        key = genuine_signer("refresh")[0] if key is None else key
+        algorithm = algorithm or "HS256"
     with warnings.catch_warnings():  # a 43-byte key is "short" for HS512: that's the attack
         warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
-        return jwt.encode(claims, key, algorithm=algorithm)
+        return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
 
 
 def now():

@@ -5,6 +5,11 @@ import pytest
 from authsvc import create_app
 from config import DEV_SECRET_KEY, env_list, load_config
 
+# Apps made only to check their settings get a database of their own (in
+# memory): made with another SECRET_KEY, they must leave no signing key in the
+# database the other tests share.
+NO_DATABASE = "sqlite://"
+
 
 def test_production_refuses_development_secret_key(database_url):
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
@@ -12,7 +17,7 @@ def test_production_refuses_development_secret_key(database_url):
             {
                 "APP_ENV": "production",
                 "SECRET_KEY": DEV_SECRET_KEY,
-                "SQLALCHEMY_DATABASE_URI": database_url,
+                "SQLALCHEMY_DATABASE_URI": NO_DATABASE,
             }
         )
 
@@ -23,17 +28,57 @@ def test_production_refuses_short_secret_key(database_url):
             {
                 "APP_ENV": "production",
                 "SECRET_KEY": "short",
-                "SQLALCHEMY_DATABASE_URI": database_url,
+                "SQLALCHEMY_DATABASE_URI": NO_DATABASE,
             }
         )
 
 
-def test_production_starts_with_a_real_key(database_url):
+PRODUCTION_ISSUER = "https://auth.example.com"
+
+
+def test_production_starts_with_a_real_key_and_an_issuer(database_url):
     app = create_app(
-        {"APP_ENV": "production", "SECRET_KEY": "k" * 48, "SQLALCHEMY_DATABASE_URI": database_url}
+        {
+            "APP_ENV": "production",
+            "SECRET_KEY": "k" * 48,
+            "JWT_ISSUER": PRODUCTION_ISSUER,
+            "SQLALCHEMY_DATABASE_URI": NO_DATABASE,
+        }
     )
-    assert app.config["JWT_SECRET_KEY"] == "k" * 48
+    assert app.config["JWT_SECRET_KEY"] is None  # tokens are signed by jws, not with it
+    assert app.config["JWT_ISSUER"] == PRODUCTION_ISSUER
+    assert app.config["JWT_ALGORITHM"] == "ES256"
     assert app.config["BCRYPT_LOG_ROUNDS"] == 12
+
+
+def test_production_requires_an_issuer(database_url, monkeypatch):
+    monkeypatch.delenv("JWT_ISSUER", raising=False)
+    settings = {"APP_ENV": "production", "SECRET_KEY": "k" * 48}
+    with pytest.raises(RuntimeError, match="JWT_ISSUER"):
+        create_app({**settings, "SQLALCHEMY_DATABASE_URI": NO_DATABASE})
+    control = {**settings, "JWT_ISSUER": PRODUCTION_ISSUER, "SQLALCHEMY_DATABASE_URI": NO_DATABASE}
+    assert create_app(control)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"JWT_ALGORITHM": "HS256"}, "JWT_ALGORITHM"),
+        ({"JWT_ALGORITHM": "none"}, "JWT_ALGORITHM"),
+        ({"JWT_ALGORITHM": "es256"}, "JWT_ALGORITHM"),
+        ({"JWT_ISSUER": "authsvc"}, "JWT_ISSUER"),
+        ({"JWT_ISSUER": "file:///etc/passwd"}, "JWT_ISSUER"),
+    ],
+)
+def test_token_settings_are_checked_in_every_environment(settings, message):
+    with pytest.raises(RuntimeError, match=message):
+        create_app({"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": NO_DATABASE, **settings})
+
+
+@pytest.mark.parametrize("algorithm", ["ES256", "RS256", "EdDSA"])
+def test_each_access_token_algorithm_is_accepted(algorithm):
+    settings = {"APP_ENV": "testing", "JWT_ALGORITHM": algorithm}
+    assert create_app({**settings, "SQLALCHEMY_DATABASE_URI": NO_DATABASE})
 
 
 def test_unknown_app_env_is_refused():
@@ -44,7 +89,7 @@ def test_unknown_app_env_is_refused():
 def test_settings_come_from_environment(monkeypatch, database_url):
     monkeypatch.setenv("ACCESS_TOKEN_EXPIRE_MINUTES", "5")
     monkeypatch.setenv("BACKEND_CORS_ORIGINS", '["http://a.example", "http://b.example"]')
-    app = create_app({"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url})
+    app = create_app({"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": NO_DATABASE})
     assert app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds() == 300
     assert app.config["BACKEND_CORS_ORIGINS"] == ["http://a.example", "http://b.example"]
 
@@ -75,7 +120,12 @@ def test_the_config_validates_itself_before_any_app_is_built():
     """The production check is the config's own step: load_config refuses a weak key."""
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         load_config({"APP_ENV": "production", "SECRET_KEY": DEV_SECRET_KEY})
-    assert load_config({"APP_ENV": "production", "SECRET_KEY": "k" * 32}).SECRET_KEY == "k" * 32
+    production = {
+        "APP_ENV": "production",
+        "SECRET_KEY": "k" * 32,
+        "JWT_ISSUER": "https://a.example",
+    }
+    assert load_config(production).SECRET_KEY == "k" * 32
     # Development and testing run with the development key.
     assert load_config({"APP_ENV": "development"}).SECRET_KEY
 

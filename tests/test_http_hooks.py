@@ -3,7 +3,7 @@
 import pytest
 from flask import g
 
-from authsvc import metrics, observability
+from authsvc import keyring, metrics, observability
 from authsvc.api.ratelimits import keep_retry_after_where_meant
 from authsvc.http_hooks import NoCookieSession, normalize_bearer_scheme, set_security_headers
 
@@ -22,6 +22,7 @@ def test_hooks_run_in_the_stated_order(app, app_settings):
         observability.assign_request_id,
         metrics.start_timer,
         normalize_bearer_scheme,
+        keyring.prepare_keys,
     ]
     assert after[0] is set_security_headers
     assert after[-3:] == [
@@ -35,7 +36,11 @@ def test_hooks_run_in_the_stated_order(app, app_settings):
 
 def test_without_metrics_only_the_request_id_frames_the_hooks(app):
     before, after = run_order(app)
-    assert before == [observability.assign_request_id, normalize_bearer_scheme]
+    assert before == [
+        observability.assign_request_id,
+        normalize_bearer_scheme,
+        keyring.prepare_keys,
+    ]
     assert after[0] is set_security_headers
     assert after[-1] is observability.add_request_id_header
     assert metrics.record not in after

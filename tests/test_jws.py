@@ -25,8 +25,6 @@ def app_settings(request):
 
 @pytest.fixture
 def ctx(app):
-    keyring.init_app(app)
-    jws.init_app(app)
     with app.app_context():
         yield app
 

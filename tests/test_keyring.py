@@ -5,7 +5,7 @@ import secrets
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import delete, event, update
 
 from authsvc import keys
 from authsvc.extensions import db
@@ -35,7 +35,10 @@ def clock():
 
 @pytest.fixture
 def ring(app, clock):
+    """A fresh keyring over a database without keys (as before a first start)."""
     with app.app_context():
+        db.session.execute(delete(SigningKey))
+        db.session.commit()
         yield Keyring(refresh_seconds=30, min_refresh_seconds=5, clock=clock)
 
 

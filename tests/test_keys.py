@@ -4,7 +4,7 @@ import threading
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from authsvc import crypto, keys
 from authsvc.extensions import db
@@ -21,7 +21,10 @@ def app_settings():
 
 @pytest.fixture
 def ctx(app):
+    """A database without keys, as a fresh install has before its app first starts."""
     with app.app_context():
+        db.session.execute(delete(SigningKey))
+        db.session.commit()
         yield app
 
 

@@ -9,6 +9,7 @@ from openapi_spec_validator import validate
 from authsvc import passwords
 from authsvc.api import SECURITY
 from authsvc.api.ratelimits import LIMITED
+from authsvc.extensions import db
 from tests.helpers import make_app
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
@@ -21,7 +22,15 @@ PUBLIC = {
     ("POST", "/api/v1/auth/passkeys/login"),
     ("POST", "/api/v1/auth/mfa/verify"),
     ("GET", "/health"),
+    ("GET", "/.well-known/jwks.json"),
+    ("GET", "/.well-known/oauth-authorization-server"),
+    ("POST", "/oauth/revoke"),
 }
+# Authenticated by a client's HTTP Basic credentials, not a Bearer token.
+CLIENT_AUTHENTICATED = {("POST", "/oauth/introspect")}
+# RFC 7009/7662 form bodies: unknown parameters are ignored (those RFCs allow
+# extensions), and introspection checks the client before the body.
+OAUTH_FORMS = {("POST", "/oauth/introspect"), ("POST", "/oauth/revoke")}
 RATE_LIMITED = {
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
@@ -33,6 +42,7 @@ RATE_LIMITED = {
     ("POST", "/api/v1/auth/mfa/verify"),
     ("POST", "/api/v1/auth/mfa/totp"),  # current_password guesses
     ("DELETE", "/api/v1/auth/mfa/totp"),
+    ("POST", "/oauth/introspect"),  # failed client authentications
 }
 ADMIN_ONLY_PREFIX = "/api/v1/users"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -66,7 +76,7 @@ def test_every_endpoint_of_the_app_is_documented(app, spec):
     documented = {(method, path) for method, path, _op in operations(spec)}
     served = set()
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith(("/api/", "/health")):
+        if not rule.rule.startswith(("/api/", "/health", "/.well-known/", "/oauth/")):
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         served |= {(method, path) for method in rule.methods - {"HEAD", "OPTIONS"}}
@@ -85,7 +95,7 @@ def test_every_operation_has_a_summary_a_tag_and_a_default_error(spec):
 def test_every_error_response_is_a_problem(spec):
     for method, path, operation in operations(spec):
         for status, response in operation["responses"].items():
-            if status.startswith("2") or (path == "/health" and status == "503"):
+            if status.startswith(("2", "3")) or (path == "/health" and status == "503"):
                 continue
             content = resolve(spec, response)["content"]
             assert list(content) == ["application/problem+json"], f"{method} {path} {status}"
@@ -107,6 +117,11 @@ def test_protected_operations_declare_security_and_401(spec):
         where = f"{method} {path}"
         if (method, path) in PUBLIC:
             assert "security" not in operation, where
+            continue
+        if (method, path) in CLIENT_AUTHENTICATED:
+            assert operation["security"] == [{"clientBasic": []}], where
+            unauthorized = resolve(spec, operation["responses"]["401"])
+            assert "WWW-Authenticate" in unauthorized["headers"], where
             continue
         assert operation["security"] == SECURITY, where
         unauthorized = resolve(spec, operation["responses"]["401"])
@@ -182,6 +197,7 @@ LIMITED_OPERATIONS = {
         ("POST", "/api/v1/auth/passkeys/login"),
     ],
     "MFA_VERIFY_RATE_LIMIT": [("POST", "/api/v1/auth/mfa/verify")],
+    "INTROSPECTION_FAILURE_RATE_LIMIT": [("POST", "/oauth/introspect")],
 }
 
 
@@ -198,9 +214,13 @@ def test_documented_limits_are_read_from_the_settings(database_url):
         "REFRESH_RATE_LIMIT": "11/minute",
         "PASSKEY_LOGIN_RATE_LIMIT": "4 per hour",
         "MFA_VERIFY_RATE_LIMIT": "4 per 30 seconds",
+        "INTROSPECTION_FAILURE_RATE_LIMIT": "5 per hour",
         "MAX_CONTENT_LENGTH": 32 * 1024,
     }
-    spec = make_app(database_url, **settings).test_client().get("/openapi.json").get_json()
+    app = make_app(database_url, **settings)
+    spec = app.test_client().get("/openapi.json").get_json()
+    with app.app_context():  # its request loaded the signing keys: close that connection
+        db.engine.dispose()
     expected = {
         "REGISTER_RATE_LIMIT": "Too many requests: 7 per 1 hour",
         "LOGIN_RATE_LIMIT": "Too many requests: 3 per 10 second",
@@ -208,6 +228,7 @@ def test_documented_limits_are_read_from_the_settings(database_url):
         "MFA_VERIFY_RATE_LIMIT": "Too many requests: 4 per 30 second",
         "CURRENT_PASSWORD_GUESSES": "Too many requests: 3 per 10 second",  # the login limit
         "PASSKEY_LOGIN_RATE_LIMIT": "Too many requests: 4 per 1 hour",
+        "INTROSPECTION_FAILURE_RATE_LIMIT": "Too many requests: 5 per 1 hour",
     }
     for name, ops in LIMITED_OPERATIONS.items():
         for method, path in ops:
@@ -262,7 +283,7 @@ def test_authenticated_and_admin_required_document_401_and_403(spec):
     """The decorators declare the answers they give: nothing is stacked by hand."""
     for method, path, operation in operations(spec):
         responses = operation["responses"]
-        if "security" in operation:
+        if "security" in operation and (method, path) not in CLIENT_AUTHENTICATED:
             assert responses["401"] == {"$ref": "#/components/responses/UNAUTHENTICATED"}
         if (method, path) in ADMIN_OPERATIONS:
             assert responses["403"] == {"$ref": "#/components/responses/NOT_ADMIN"}, path
@@ -285,7 +306,7 @@ def test_documented_401_is_what_protected_operations_answer(client, spec):
     for method, path, operation in operations(spec):
         if (method, path) in PUBLIC:
             continue
-        response = client.open(concrete(path, 1), method=method)
+        response = client.open(concrete(path, 1), method=method)  # no credentials at all
         assert response.status_code == 401, f"{method} {path}"
         assert response.mimetype == "application/problem+json"
 
@@ -293,8 +314,8 @@ def test_documented_401_is_what_protected_operations_answer(client, spec):
 def test_documented_400_and_413_are_what_body_operations_answer(client, auth, admin, spec):
     headers = auth.headers_for(admin)
     for method, path, operation in operations(spec):
-        if "requestBody" not in operation:
-            continue
+        if "requestBody" not in operation or (method, path) in CLIENT_AUTHENTICATED:
+            continue  # (introspection: 401 before the body; tests/test_api_oauth.py)
         url = concrete(path, admin["id"])
         for body, status in (("{not json", 400), ("[" + "1," * 40000 + "1]", 413)):
             response = client.open(
@@ -310,7 +331,7 @@ def test_documented_400_and_413_are_what_body_operations_answer(client, auth, ad
 def test_documented_422_is_what_an_unknown_field_gets(client, auth, admin, spec):
     headers = auth.headers_for(admin)
     for method, path, operation in operations(spec):
-        if "requestBody" not in operation:
+        if "requestBody" not in operation or (method, path) in OAUTH_FORMS:
             continue
         response = client.open(
             concrete(path, admin["id"]), method=method, json={"no_such_field": 1}, headers=headers

@@ -147,3 +147,47 @@ MFA_STATUS = {
     "totp_locked": False,
     "recovery_codes_remaining": 9,
 }
+
+JWKS = {
+    "keys": [
+        {
+            "alg": "ES256",
+            "crv": "P-256",
+            "kid": "9yB2oN1r2dvb0WQVoO5J3ycKFZ0u5o0S0U0eK8BvLyA",
+            "kty": "EC",
+            "use": "sig",
+            "x": "Wb3hO4mUh3Hk0aWZ1v7s3cQ2Jc9l1hY3x9b2kq1Q0gE",
+            "y": "b2I6mQ3aXv5hN8o0t1Z4xJ7cK2pL9sD3fG6hJ1kL0mN",
+        }
+    ]
+}
+METADATA = {
+    "issuer": "https://auth.example.com",
+    "jwks_uri": "https://auth.example.com/.well-known/jwks.json",
+    "token_endpoint": "https://auth.example.com/api/v1/auth/login",
+    "introspection_endpoint": "https://auth.example.com/oauth/introspect",
+    "revocation_endpoint": "https://auth.example.com/oauth/revoke",
+    "grant_types_supported": ["password", "refresh_token"],
+    "response_types_supported": [],
+    "token_endpoint_auth_methods_supported": ["none"],
+    "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+    "revocation_endpoint_auth_methods_supported": ["none"],
+    "service_documentation": "https://auth.example.com/docs",
+}
+INTROSPECTION = {
+    "active": True,
+    "sub": "42",
+    "sid": "2f1c0a3e9b7d4c5a8e6f1b2c3d4e5f60",
+    "exp": 1795950000,
+    "iat": 1795949100,
+    "iss": "https://auth.example.com",
+    "aud": "authsvc",
+    "jti": "6e0c2b1a-4f3d-4e5b-9a8c-7d6e5f4a3b2c",
+    "token_type": "access_token",
+    "username": "ada",
+    "amr": ["pwd"],
+}
+TOKEN_FORM = {
+    "token": "eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiIsInR5cCI6ImF0K2p3dCJ9...",
+    "token_type_hint": "access_token",
+}

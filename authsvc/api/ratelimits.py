@@ -27,6 +27,10 @@ LIMITED = {
         "MFA_VERIFY_RATE_LIMIT",
         "Too many second steps from this address or for this account",
     ),
+    "INTROSPECTION_FAILURE_RATE_LIMIT": (
+        "INTROSPECTION_FAILURE_RATE_LIMIT",
+        "Too many failed client authentications from this address",
+    ),
     "CURRENT_PASSWORD_GUESSES": (
         "LOGIN_RATE_LIMIT",
         "Too many current_password attempts for this account or from this address",
