@@ -121,14 +121,14 @@ def api(server, method, path, body=None, token=None):
 class PasskeyPage:
     """The example page in a fresh tab, with its own virtual authenticator."""
 
-    def __init__(self, browser, pages, server, name):
+    def __init__(self, browser, url, name):
         self.page = browser.new_page()
         self.name = name
         self.page.send("WebAuthn.enable", {"enableUI": False})
         self.authenticator = self.page.send(
             "WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR}
         )["authenticatorId"]
-        self.page.navigate(f"{pages.origin}/passkeys.html?api={server.api}")
+        self.page.navigate(url)
 
     def act(self, button, step):
         """Click a button and wait for the page's next result of `step`."""
@@ -175,6 +175,10 @@ class PasskeyPage:
 
 @pytest.fixture
 def person(server):
+    return new_person(server)
+
+
+def new_person(server):
     """A new account with a password session: (username, access token)."""
     name = f"p{uuid.uuid4().hex[:10]}"
     body = {"email": f"{name}@example.com", "username": name, "password": PASSWORD}
@@ -185,13 +189,18 @@ def person(server):
 
 @pytest.fixture
 def tab(request, browser, pages, server):
-    page = PasskeyPage(browser, pages, server, request.node.name.removeprefix("test_"))
+    url = f"{pages.origin}/passkeys.html?api={server.api}"
+    page = PasskeyPage(browser, url, request.node.name.removeprefix("test_"))
     yield page
+    assert_clean(page)
+    page.close()
+
+
+def assert_clean(page):
     assert page.page.csp_violations() == []
     # The only errors a page may log are the refusals some tests provoke on purpose.
     unexpected = [e for e in page.page.console_errors() if "status of 401" not in e]
     assert unexpected == []
-    page.close()
 
 
 def test_register_then_log_in_with_username_and_discoverable(tab, person, server, report):
@@ -289,3 +298,36 @@ def test_a_deleted_passkey_no_longer_logs_in(tab, person, server, report):
         "session_still_live": status == 200,
         "screenshot": tab.screenshot("after-delete"),
     }
+
+
+def test_the_development_server_serves_a_working_page(browser, tmp_path, report):
+    """`make run`'s way: the page from authsvc itself, same origin, under its own CSP."""
+    url = f"sqlite:///{tmp_path / 'dev.db'}"
+    migrate(url)
+    live = LiveServer(url, workers=1, log_path=tmp_path / "gunicorn.log")
+    origin = f"http://localhost:{live.port}"
+    live.env.update({"APP_ENV": "development", "WEBAUTHN_ORIGINS": origin})
+    with live:
+        username, token = new_person(live)
+        page = PasskeyPage(browser, f"{origin}/examples/passkeys.html", "development")
+        try:
+            registered = page.register(token)
+            logged_in = page.login("")
+            assert registered["ok"], registered
+            assert logged_in["ok"] and logged_in["me"]["username"] == username, logged_in
+            policy = [
+                event["response"]["headers"].get("Content-Security-Policy")
+                for event in page.page.events("Network.responseReceived")
+                if event["response"]["url"].endswith("/examples/passkeys.html")
+            ]
+            assert policy and "script-src 'self'" in policy[0]
+            assert_clean(page)
+            report["development_page"] = {
+                "url": f"{origin}/examples/passkeys.html",
+                "content_security_policy": policy[0],
+                "login": {"amr": logged_in["amr"], "me": logged_in["me"]["username"]},
+                "screenshot": page.screenshot("logged-in"),
+            }
+        finally:
+            page.close()
+    assert "Traceback" not in (tmp_path / "gunicorn.log").read_text(errors="replace")
