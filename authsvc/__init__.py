@@ -7,8 +7,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import load_config
 
 from . import database, docs, jws, keyring, observability
-from .api import auth, declare_responses, health, mfa, oauth, users, wellknown
+from .api import auth, declare_responses, health, oauth, users, wellknown
 from .api import metrics as metrics_api
+from .api import mfa as mfa_api
 from .api import passkeys as passkeys_api
 from .cli import register_commands
 from .errors import register_errorhandlers
@@ -88,7 +89,7 @@ def register_blueprints(app):
     declare_responses(app, api.spec)  # the shared error responses the views refer to
     for blueprint in (
         auth.blp,
-        mfa.blp,
+        mfa_api.blp,
         passkeys_api.blp,
         users.blp,
         health.blp,

@@ -157,6 +157,24 @@ def spend_code(user_id, code, *, recovery=True, on_failure=()):
     raise SecondFactorRejected(reason=reason)
 
 
+def second_factor_passes(user, code):
+    """Whether a request that needs the account's second factor (password reset) may go on.
+
+    True without MFA. With MFA on, spends a TOTP or recovery code in the current
+    transaction (so the caller's rollback leaves it unspent); a missing or
+    refused code is False, and a wrong one counts towards the lockout.
+    """
+    if not user.mfa_enabled:
+        return True
+    if not code:
+        return False
+    try:
+        spend_code(user.id, code)
+    except SecondFactorRejected:
+        return False
+    return True
+
+
 def _spend_totp(user_id, code):
     """Accept a TOTP code once; return None, or why it was refused."""
     factor = db.session.execute(

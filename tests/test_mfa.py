@@ -217,3 +217,28 @@ def test_bad_code_bodies_are_422_and_change_nothing(mfa, client, user, body):
     reply = client.post(RECOVERY_CODES, json=body, headers=enrolled.headers)
     assert_problem(reply, 422)
     assert client.get(MFA, headers=enrolled.headers).get_json()["recovery_codes_remaining"] == 10
+
+
+def test_second_factor_passes_spends_a_code_for_a_reset(app, mfa, user, make_user):
+    """The check a password reset of an MFA account makes (`mfa_code`)."""
+    from authsvc.extensions import db as database
+    from authsvc.mfa import second_factor_passes
+    from authsvc.models import User
+
+    enrolled = mfa.enable(user)
+    plain = make_user("bob")
+    with app.test_request_context():
+        ada = database.session.get(User, user["id"])
+        assert second_factor_passes(database.session.get(User, plain["id"]), None)
+        assert not second_factor_passes(ada, None)
+        assert not second_factor_passes(ada, enrolled.code(5))
+        code_now = enrolled.code()
+        assert second_factor_passes(ada, code_now)
+        database.session.commit()
+        assert not second_factor_passes(ada, code_now)  # spent
+        recovery = enrolled.recovery_codes[0]
+        assert second_factor_passes(ada, recovery)
+        database.session.rollback()  # the caller failed later: nothing spent
+        assert second_factor_passes(ada, recovery)
+        database.session.commit()
+    assert mfa.login_with(enrolled, recovery).status_code == 401
