@@ -101,6 +101,7 @@ class Config:
         self.WEBAUTHN_RP_ID = env_str("WEBAUTHN_RP_ID", "localhost")
         self.WEBAUTHN_RP_NAME = env_str("WEBAUTHN_RP_NAME", "authsvc")
         self.WEBAUTHN_ORIGINS = env_list("WEBAUTHN_ORIGINS") or ["http://localhost:8000"]
+        self._read_mail_settings()
         # Overrides (from create_app's argument) win over the environment, and
         # over what is derived from it when they name a derived key themselves.
         self.__dict__.update(overrides)
@@ -108,6 +109,35 @@ class Config:
         self.__dict__.update(overrides)
         self.SECRET_KEY_FALLBACKS = parse_list(self.SECRET_KEY_FALLBACKS)
         self.WEBAUTHN_ORIGINS = parse_list(self.WEBAUTHN_ORIGINS)
+
+    def _read_mail_settings(self):
+        self.MAIL_BACKEND = env_str("MAIL_BACKEND", self.default_mail_backend()).strip().lower()
+        self.SMTP_HOST = env_str("SMTP_HOST")
+        self.SMTP_PORT = env_int("SMTP_PORT", 587)
+        self.SMTP_USERNAME = env_str("SMTP_USERNAME")
+        self.SMTP_PASSWORD = env_str("SMTP_PASSWORD")
+        self.SMTP_SECURITY = env_str("SMTP_SECURITY", "starttls").strip().lower()
+        self.SMTP_TIMEOUT_SECONDS = env_float("SMTP_TIMEOUT_SECONDS", 10)
+        self.MAIL_FROM = env_str("MAIL_FROM", "authsvc <no-reply@localhost>")
+        self.MAIL_FILE_DIR = env_str("MAIL_FILE_DIR")
+        self.FRONTEND_URL = env_str("FRONTEND_URL", "http://localhost:8000")
+        self.EMAIL_VERIFICATION_REQUIRED = env_bool("EMAIL_VERIFICATION_REQUIRED", False)
+        self.EMAIL_VERIFY_EXPIRE_HOURS = env_int("EMAIL_VERIFY_EXPIRE_HOURS", 24)
+        self.PASSWORD_RESET_EXPIRE_MINUTES = env_int("PASSWORD_RESET_EXPIRE_MINUTES", 60)
+        self.MAIL_SENDER_ENABLED = env_bool("MAIL_SENDER_ENABLED", True)
+        self.MAIL_SEND_INTERVAL_SECONDS = env_float("MAIL_SEND_INTERVAL_SECONDS", 2)
+        self.MAIL_BATCH_SIZE = env_int("MAIL_BATCH_SIZE", 20)
+        self.MAIL_LEASE_SECONDS = env_int("MAIL_LEASE_SECONDS", 120)
+        self.MAIL_RETRY_BASE_SECONDS = env_float("MAIL_RETRY_BASE_SECONDS", 30)
+        self.MAIL_RETRY_MAX_SECONDS = env_float("MAIL_RETRY_MAX_SECONDS", 3600)
+        self.MAIL_RETRY_HOURS = env_float("MAIL_RETRY_HOURS", 24)
+        self.EMAIL_SEND_RATE_LIMIT = env_str("EMAIL_SEND_RATE_LIMIT", "10 per hour")
+        self.EMAIL_TARGET_RATE_LIMIT = env_str("EMAIL_TARGET_RATE_LIMIT", "3 per hour")
+        self.EMAIL_TOKEN_RATE_LIMIT = env_str("EMAIL_TOKEN_RATE_LIMIT", "10 per minute")
+
+    @staticmethod
+    def default_mail_backend():
+        return "file"
 
     def _derive_extension_settings(self):
         """Translate the public settings into the extensions' own keys."""
@@ -135,7 +165,13 @@ class Config:
         self.RATELIMIT_SWALLOW_ERRORS = True
 
     def validate(self):
-        """Refuse settings no environment may run with."""
+        """Refuse settings no environment may run with (mail choices among them)."""
+        if self.MAIL_BACKEND not in ("smtp", "file"):
+            raise RuntimeError(f"MAIL_BACKEND must be smtp or file, not {self.MAIL_BACKEND!r}")
+        if self.SMTP_SECURITY not in ("starttls", "ssl", "none"):
+            raise RuntimeError(
+                f"SMTP_SECURITY must be starttls, ssl or none, not {self.SMTP_SECURITY!r}"
+            )
         # NIST SP 800-63B allows at most 100 consecutive failed authentication attempts.
         if not 1 <= self.MFA_LOCKOUT_THRESHOLD <= 100:
             raise RuntimeError(
@@ -182,8 +218,13 @@ class ProductionConfig(Config):
     def default_issuer():
         return None  # required: tokens name their issuer, and only the operator knows it
 
+    @staticmethod
+    def default_mail_backend():
+        return "smtp"
+
     def validate(self):
-        """A real SECRET_KEY (never the development one, long enough) and a JWT_ISSUER."""
+        """A real SECRET_KEY (never the development one, long enough), a JWT_ISSUER, and a
+        mail server for the default `smtp` backend."""
         key = self.SECRET_KEY or ""
         if key == DEV_SECRET_KEY:
             raise RuntimeError(
@@ -195,6 +236,8 @@ class ProductionConfig(Config):
             )
         if not self.JWT_ISSUER:
             raise RuntimeError("JWT_ISSUER must be set in production (the service's public URL)")
+        if self.MAIL_BACKEND == "smtp" and not self.SMTP_HOST:
+            raise RuntimeError("MAIL_BACKEND=smtp needs SMTP_HOST in production")
         return super().validate()
 
 

@@ -91,3 +91,21 @@ def on_exit(server):
         tempfile.gettempdir()
     ):
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+# --- Mail: one sender thread per worker --------------------------------------
+# Started after the worker has loaded the app (never in the master, whose fork
+# would copy a thread that does not exist in the child); a restarted service
+# resumes delivering the outbox by itself.
+
+
+def post_worker_init(worker):
+    from authsvc.mail import sender
+
+    sender.start(worker.wsgi)
+
+
+def worker_exit(server, worker):
+    from authsvc.mail import sender
+
+    sender.stop()

@@ -8,6 +8,7 @@ from config import load_config
 
 from . import database, docs, jws, keyring, observability
 from .api import auth, declare_responses, health, oauth, users, wellknown
+from .api import email_flows as email_flows_api
 from .api import metrics as metrics_api
 from .api import mfa as mfa_api
 from .api import passkeys as passkeys_api
@@ -89,6 +90,7 @@ def register_blueprints(app):
     declare_responses(app, api.spec)  # the shared error responses the views refer to
     for blueprint in (
         auth.blp,
+        email_flows_api.blp,
         mfa_api.blp,
         passkeys_api.blp,
         users.blp,

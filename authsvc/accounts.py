@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, mfa_login, passwords, sessions
+from . import audit, email_flows, mail, mfa_login, passwords, sessions
 from .errors import (
     AccountDisabled,
     BadRequest,
@@ -99,11 +99,15 @@ def new_user(email, username, password, full_name=None, *, is_active=True, is_ad
 
 
 def register(data, client):
-    """Create an account and its first session; return (user, `sessions.SessionStarted`)."""
+    """Create an account, queue its verification mail, open its first session (if allowed).
+
+    Return (user, `sessions.SessionStarted`), or (user, None) with EMAIL_VERIFICATION_REQUIRED.
+    """
     user = new_user(data["email"], data["username"], data["password"], data.get("full_name"))
-    started = sessions.start(user, client)
+    mail.send_verification(user)
+    started = None if email_flows.verification_required() else sessions.start(user, client)
     commit_unique()
-    audit.record("user.register", user_id=user.id, session_id=started.session_id)
+    audit.record("user.register", user_id=user.id, session_id=started and started.session_id)
     return user, started
 
 
@@ -123,6 +127,7 @@ def authenticate(login, password, client):
     if not user.is_active:
         audit.failure("login.failure", user_id=user.id, login=login, reason="account_disabled")
         raise AccountDisabled()
+    email_flows.require_verified_email(user, login)
     if passwords.needs_rehash(user.password_hash):
         _rehash(user, password)
     if user.mfa_enabled:
@@ -171,14 +176,20 @@ def changes_to(user, data):
 def apply_changes(user, changes):
     """Set the changed fields on `user`; return True when the password changed."""
     _check_unique(email=changes.get("email"), username=changes.get("username"), exclude_id=user.id)
+    old_email = user.email
     for name in ("email", "full_name", "is_active", "is_admin"):
         if name in changes:
             setattr(user, name, changes[name])
+    if "email" in changes:
+        email_flows.email_changed(user, old_email)
+    if "email_verified" in changes:  # an admin's word, after the change that would unset it
+        user.email_verified = changes["email_verified"]
     if "username" in changes:
         user.set_username(changes["username"])
     if "password" in changes:
         _check_password_policy(changes["password"], user.username, user.email)
         user.password_hash = passwords.hash_password(changes["password"])
+        email_flows.password_changed(user)
     return "password" in changes
 
 

@@ -51,6 +51,7 @@ def create_user(data):
         is_active=data.get("is_active", True),
         is_admin=data.get("is_admin", False),
     )
+    user.email_verified = data.get("email_verified", False)  # no mail: the user may ask
     commit_unique()
     audit.record(
         "admin.user.create", user_id=user.id, is_admin=user.is_admin, is_active=user.is_active

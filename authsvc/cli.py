@@ -4,8 +4,9 @@ import click
 from flask.cli import with_appcontext
 from marshmallow import ValidationError
 
-from . import accounts, admin, mfa_login, passkeys, sessions
+from . import accounts, admin, email_flows, mfa_login, passkeys, sessions
 from .errors import ServiceError
+from .mail.commands import mail_group
 from .oauth_cli import register_oauth_commands
 from .schemas import RegisterSchema
 
@@ -58,16 +59,19 @@ def seed_admin_command(email, username, password):
 @click.command("prune-tokens")
 @with_appcontext
 def prune_tokens_command():
-    """Delete expired sessions, refresh-token rows, spent or expired passkey challenges and
-    MFA logins."""
+    """Delete expired sessions, refresh-token rows, spent or expired passkey challenges,
+    MFA logins and email tokens, and mail rows finished a week ago."""
     pruned, refresh_tokens = sessions.prune_expired()
     click.echo(f"Pruned {pruned} expired sessions and {refresh_tokens} expired refresh tokens")
     challenges = passkeys.prune_challenges()
     click.echo(f"Pruned {challenges} spent or expired passkey challenges")
     click.echo(f"Pruned {mfa_login.prune_expired()} expired or spent MFA logins")
+    email_tokens, mails = email_flows.prune()
+    click.echo(f"Pruned {email_tokens} spent or expired email tokens and {mails} finished mails")
 
 
 def register_commands(app):
+    app.cli.add_command(mail_group)
     app.cli.add_command(seed_admin_command)
     app.cli.add_command(prune_tokens_command)
     register_oauth_commands(app)

@@ -125,6 +125,19 @@ class MfaRequired(Forbidden):
         self.members = {"mfa_token": mfa_token, "methods": list(methods)}
 
 
+class EmailUnverified(Forbidden):
+    detail = "Email address is not verified"
+    type = "urn:authsvc:problem:email-unverified"
+
+
+class SecondFactorFailed(Forbidden):
+    detail = "This account has two-step verification: a valid mfa_code is required"
+
+
+class InvalidEmailToken(BadRequest):
+    detail = "Invalid or expired token"
+
+
 class NotFound(ServiceError):
     status = 404
     detail = "Not found"

@@ -42,6 +42,7 @@ PRINCIPAL = (
     User.is_active,
     User.is_admin,
     User.mfa_enabled,
+    User.email_verified,
     User.created_at,
     User.updated_at,
 )

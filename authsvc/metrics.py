@@ -22,6 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 
 from .extensions import db
+from .mail import outbox
 from .models import LoginSession, live_clause, utcnow
 
 REGISTRY = CollectorRegistry()
@@ -79,6 +80,24 @@ UNMATCHED = "<unmatched>"
 CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
+class OutboxCollector:
+    """`authsvc_mail_outbox{status}` and the oldest pending mail's age, read at scrape time."""
+
+    def collect(self):
+        counts, oldest = outbox.counts()
+        by_status = GaugeMetricFamily(
+            "authsvc_mail_outbox", "Mails in the outbox, by status.", labels=["status"]
+        )
+        for status, count in counts.items():
+            by_status.add_metric([status], count)
+        yield by_status
+        yield GaugeMetricFamily(
+            "authsvc_mail_outbox_oldest_pending_seconds",
+            "Age of the oldest mail still waiting to be delivered (0 when none waits).",
+            value=oldest,
+        )
+
+
 class ActiveSessionsCollector:
     """`authsvc_active_sessions`: live sessions, counted in the database at scrape time."""
 
@@ -117,6 +136,7 @@ def render():
     else:
         registry.register(REGISTRY)
     registry.register(ActiveSessionsCollector())
+    registry.register(OutboxCollector())
     return generate_latest(registry)
 
 

@@ -172,6 +172,7 @@ class UserSchema(Schema):
     is_active = fields.Boolean(required=True)
     is_admin = fields.Boolean(required=True)
     mfa_enabled = fields.Boolean(required=True)
+    email_verified = fields.Boolean(required=True)
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
 
@@ -190,6 +191,7 @@ class ProfileUpdateSchema(NewPasswordSchema):
 class AdminUserCreateSchema(RegisterSchema):
     is_active = fields.Boolean(load_default=True)
     is_admin = fields.Boolean(load_default=False)
+    email_verified = fields.Boolean(load_default=False)
 
 
 class AdminUserUpdateSchema(NewPasswordSchema):
@@ -199,6 +201,27 @@ class AdminUserUpdateSchema(NewPasswordSchema):
     password = Text(**PASSWORD_FIELD, metadata=NEW_PASSWORD_METADATA)
     is_active = fields.Boolean()
     is_admin = fields.Boolean()
+    email_verified = fields.Boolean()
+
+
+class ForgotPasswordSchema(StrictSchema):
+    email = email_field(required=True)
+
+
+EMAIL_TOKEN = {"validate": validate.Length(min=1, max=128)}
+
+
+class ResetPasswordSchema(StrictSchema):
+    token = Text(required=True, **EMAIL_TOKEN, metadata={"description": "From the reset mail"})
+    password = Text(required=True, **PASSWORD_FIELD, metadata=NEW_PASSWORD_METADATA)
+    mfa_code = Text(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "A TOTP or recovery code: required when the account has MFA"},
+    )
+
+
+class EmailTokenSchema(StrictSchema):
+    token = Text(required=True, **EMAIL_TOKEN, metadata={"description": "From the mail"})
 
 
 class UserQuerySchema(StrictSchema):

@@ -43,6 +43,7 @@ def test_production_starts_with_a_real_key_and_an_issuer(database_url):
             "SECRET_KEY": "k" * 48,
             "JWT_ISSUER": PRODUCTION_ISSUER,
             "SQLALCHEMY_DATABASE_URI": NO_DATABASE,
+            "SMTP_HOST": "mail.example",
         }
     )
     assert app.config["JWT_SECRET_KEY"] is None  # tokens are signed by jws, not with it
@@ -116,6 +117,41 @@ def test_postgresql_connect_timeout_unless_the_url_names_one(query, connect_args
     assert options["pool_pre_ping"] and options["hide_parameters"]
 
 
+def test_production_mails_over_smtp_and_refuses_to_start_without_a_host(database_url):
+    production = {"APP_ENV": "production", "SECRET_KEY": "k" * 48}
+    with pytest.raises(RuntimeError, match="SMTP_HOST"):
+        create_app({**production, "SQLALCHEMY_DATABASE_URI": database_url})
+    app = create_app(
+        {**production, "SQLALCHEMY_DATABASE_URI": database_url, "SMTP_HOST": "mail.example"}
+    )
+    assert (app.config["MAIL_BACKEND"], app.config["SMTP_SECURITY"]) == ("smtp", "starttls")
+    # Files are a production choice too, made explicitly.
+    explicit = {**production, "SQLALCHEMY_DATABASE_URI": database_url, "MAIL_BACKEND": "file"}
+    assert create_app(explicit).config["MAIL_BACKEND"] == "file"
+
+
+def test_outside_production_mail_goes_to_files(database_url):
+    app = create_app({"APP_ENV": "development", "SQLALCHEMY_DATABASE_URI": database_url})
+    assert app.config["MAIL_BACKEND"] == "file"
+    assert app.config["EMAIL_VERIFICATION_REQUIRED"] is False
+    assert (
+        app.config["EMAIL_VERIFY_EXPIRE_HOURS"],
+        app.config["PASSWORD_RESET_EXPIRE_MINUTES"],
+    ) == (
+        24,
+        60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("MAIL_BACKEND", "carrier-pigeon"), ("SMTP_SECURITY", "tls")]
+)
+def test_a_mail_setting_out_of_its_choices_stops_the_start(monkeypatch, database_url, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(RuntimeError, match=name):
+        create_app({"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url})
+
+
 def test_the_config_validates_itself_before_any_app_is_built():
     """The production check is the config's own step: load_config refuses a weak key."""
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
@@ -124,6 +160,7 @@ def test_the_config_validates_itself_before_any_app_is_built():
         "APP_ENV": "production",
         "SECRET_KEY": "k" * 32,
         "JWT_ISSUER": "https://a.example",
+        "SMTP_HOST": "mail.example",
     }
     assert load_config(production).SECRET_KEY == "k" * 32
     # Development and testing run with the development key.

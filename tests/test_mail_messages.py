@@ -59,3 +59,10 @@ def test_html_part_escapes_what_it_is_given():
     message = build("password_changed", username="<script>x</script>")
     html = message.get_body(("html",)).get_content()
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_the_raw_message_keeps_link_and_token_on_unbroken_lines():
+    link = messages.token_link("http://localhost:8000", "reset_password", TOKEN)
+    raw = build("reset_password", link=link, token=TOKEN, minutes=60).as_string()
+    assert link in raw.splitlines()
+    assert TOKEN in raw.splitlines()

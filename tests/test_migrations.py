@@ -155,3 +155,54 @@ def test_mfa_revision_keeps_users_and_their_sessions(backend, tmp_path):
                 assert sessions.scalar_one() == 1
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize("backend", backend_params())
+def test_users_before_email_verification_stay_with_their_sessions_and_tokens(backend, tmp_path):
+    """0006 adds users.email_verified (false for existing users) without rebuilding `users`:
+    on SQLite a rebuild's DROP TABLE would cascade to every session and refresh token."""
+    with throwaway_database(backend, "mail", tmp_path) as url:
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            assert flask_db(url, "upgrade", "0005").returncode == 0
+            now = {"now": "2026-01-01 00:00:00+00:00"}
+            with engine.begin() as connection:
+                connection.execute(
+                    text(
+                        "INSERT INTO users (id, email, username, username_key, password_hash,"
+                        " is_active, is_admin, created_at, updated_at) VALUES (1, 'a@example.com',"
+                        " 'ada', 'ada', 'x', true, false, :now, :now)"
+                    ),
+                    now,
+                )
+                connection.execute(
+                    text(
+                        "INSERT INTO login_sessions (id, user_id, created_at, last_used_at,"
+                        " expires_at) VALUES ('s', 1, :now, :now, :now)"
+                    ),
+                    now,
+                )
+                connection.execute(
+                    text(
+                        "INSERT INTO refresh_tokens (jti, session_id, created_at, expires_at)"
+                        " VALUES ('j', 's', :now, :now)"
+                    ),
+                    now,
+                )
+            counts = (
+                "SELECT (SELECT count(*) FROM login_sessions),"
+                " (SELECT count(*) FROM refresh_tokens)"
+            )
+            upgraded = flask_db(url, "upgrade")
+            assert upgraded.returncode == 0, upgraded.stderr
+            with engine.connect() as connection:
+                assert tuple(connection.execute(text(counts)).one()) == (1, 1)
+                verified = connection.execute(text("SELECT email_verified FROM users")).scalar_one()
+            assert not verified
+            downgraded = flask_db(url, "downgrade", "0005")
+            assert downgraded.returncode == 0, downgraded.stderr
+            with engine.connect() as connection:
+                assert tuple(connection.execute(text(counts)).one()) == (1, 1)
+            assert "email_verified" not in {c["name"] for c in inspect(engine).get_columns("users")}
+        finally:
+            engine.dispose()

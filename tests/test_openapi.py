@@ -21,6 +21,9 @@ PUBLIC = {
     ("POST", "/api/v1/auth/passkeys/login/options"),
     ("POST", "/api/v1/auth/passkeys/login"),
     ("POST", "/api/v1/auth/mfa/verify"),
+    ("POST", "/api/v1/auth/password/forgot"),
+    ("POST", "/api/v1/auth/password/reset"),
+    ("POST", "/api/v1/auth/email/verify"),
     ("GET", "/health"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/.well-known/oauth-authorization-server"),
@@ -43,6 +46,10 @@ RATE_LIMITED = {
     ("POST", "/api/v1/auth/mfa/totp"),  # current_password guesses
     ("DELETE", "/api/v1/auth/mfa/totp"),
     ("POST", "/oauth/introspect"),  # failed client authentications
+    ("POST", "/api/v1/auth/password/forgot"),
+    ("POST", "/api/v1/auth/password/reset"),
+    ("POST", "/api/v1/auth/email/verify"),
+    ("POST", "/api/v1/auth/email/verify/resend"),
 }
 ADMIN_ONLY_PREFIX = "/api/v1/users"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -198,6 +205,14 @@ LIMITED_OPERATIONS = {
     ],
     "MFA_VERIFY_RATE_LIMIT": [("POST", "/api/v1/auth/mfa/verify")],
     "INTROSPECTION_FAILURE_RATE_LIMIT": [("POST", "/oauth/introspect")],
+    "EMAIL_SEND_RATE_LIMIT": [
+        ("POST", "/api/v1/auth/password/forgot"),
+        ("POST", "/api/v1/auth/email/verify/resend"),
+    ],
+    "EMAIL_TOKEN_RATE_LIMIT": [
+        ("POST", "/api/v1/auth/password/reset"),
+        ("POST", "/api/v1/auth/email/verify"),
+    ],
 }
 
 
@@ -229,6 +244,8 @@ def test_documented_limits_are_read_from_the_settings(database_url):
         "CURRENT_PASSWORD_GUESSES": "Too many requests: 3 per 10 second",  # the login limit
         "PASSKEY_LOGIN_RATE_LIMIT": "Too many requests: 4 per 1 hour",
         "INTROSPECTION_FAILURE_RATE_LIMIT": "Too many requests: 5 per 1 hour",
+        "EMAIL_SEND_RATE_LIMIT": "Too many requests: 10 per 1 hour",
+        "EMAIL_TOKEN_RATE_LIMIT": "Too many requests: 10 per 1 minute",
     }
     for name, ops in LIMITED_OPERATIONS.items():
         for method, path in ops:

@@ -39,7 +39,9 @@ def test_readme_walkthrough(tmp_path):
     migrate(url)
     steps = walkthrough_steps()
     assert len(steps) >= 8
-    with LiveServer(url, workers=2, env={"RATELIMIT_ENABLED": "true"}) as server:
+    # The mail the walkthrough reads from instance/mail/ (relative to where it runs).
+    env = {"RATELIMIT_ENABLED": "true", "MAIL_FILE_DIR": str(tmp_path / "instance" / "mail")}
+    with LiveServer(url, workers=2, env=env) as server:
         script = "set -e\n" + "".join(f"{cmds}\necho '{MARKER}'\n" for cmds, _ in steps)
         script = script.replace("http://127.0.0.1:8000", server.url)
         result = subprocess.run(

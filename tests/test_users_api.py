@@ -18,6 +18,7 @@ USER_FIELDS = {
     "is_active",
     "is_admin",
     "mfa_enabled",
+    "email_verified",
     "created_at",
     "updated_at",
 }

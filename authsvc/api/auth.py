@@ -1,6 +1,6 @@
 """Blueprint `auth`: register, login, refresh, logout, logout-all, sessions."""
 
-from flask import request
+from flask import jsonify, request
 from flask_jwt_extended import current_user
 
 from .. import accounts, metrics, sessions, tokens
@@ -14,6 +14,7 @@ from ..schemas import (
     SessionSchema,
     SessionsRevokedSchema,
     TokenPairSchema,
+    UserSchema,
 )
 from . import API_PREFIX, Blueprint, authenticated, client
 from . import examples as ex
@@ -33,8 +34,12 @@ blp = Blueprint(
 @blp.response(201, TokenPairSchema, example=ex.TOKEN_PAIR)
 @blp.problem(409, "Email or username taken", detail="Email is already registered.")
 def register(data):
-    """Create an account and start a session"""
-    _user, started = accounts.register(data, client())
+    """Create an account and start a session (or, when verification is required, no session)"""
+    user, started = accounts.register(data, client())
+    if started is None:  # no session before the address is verified: the user, no tokens
+        response = jsonify(UserSchema().dump(user))
+        response.status_code = 201
+        return response
     return started.tokens
 
 
@@ -64,7 +69,8 @@ def register(data):
     403,
     "Account disabled (only said when the password is right); or MFA is on: "
     "`type` `urn:authsvc:problem:mfa-required` with `mfa_token` and `methods`, no session "
-    "yet (finish at `POST /api/v1/auth/mfa/verify`)",
+    "yet (finish at `POST /api/v1/auth/mfa/verify`); or, with EMAIL_VERIFICATION_REQUIRED, "
+    "the email is not verified: `type` `urn:authsvc:problem:email-unverified`",
     detail="Account is disabled",
 )
 def login(data):

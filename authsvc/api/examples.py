@@ -28,9 +28,12 @@ USER = {
     "is_active": True,
     "is_admin": False,
     "mfa_enabled": False,
+    "email_verified": False,
     "created_at": "2026-11-24T10:00:00+00:00",
     "updated_at": "2026-11-24T10:00:00+00:00",
 }
+# What a reset or verification mail carries: 43 URL-safe characters (256 bits).
+EMAIL_TOKEN = "kWq3sV0f6yZk1bqY9nH2cXjR8tLmP4aE7uD5gS0wQxI"
 SESSIONS = [
     {
         "id": SESSION_ID,

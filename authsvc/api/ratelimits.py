@@ -1,6 +1,8 @@
 """Keys and limits for Flask-Limiter on the auth endpoints (and on password
 checks elsewhere), and which of its headers each answer keeps."""
 
+import hashlib
+
 from flask import current_app, request
 from flask_jwt_extended import get_jwt_identity
 from flask_limiter.util import get_remote_address
@@ -35,6 +37,12 @@ LIMITED = {
         "LOGIN_RATE_LIMIT",
         "Too many current_password attempts for this account or from this address",
     ),
+    "EMAIL_SEND_RATE_LIMIT": (
+        "EMAIL_SEND_RATE_LIMIT",
+        "Too many mails asked for from this address (EMAIL_SEND_RATE_LIMIT), or for this "
+        "email address or account (EMAIL_TARGET_RATE_LIMIT)",
+    ),
+    "EMAIL_TOKEN_RATE_LIMIT": ("EMAIL_TOKEN_RATE_LIMIT", "Too many tokens tried from this address"),
 }
 
 
@@ -93,6 +101,22 @@ def mfa_account_key():
 
 def is_text(value):
     return "\x00" not in value and is_utf8_encodable(value)
+
+
+def target_email_key():
+    """The address a mail would go to, so spreading client addresses does not help.
+
+    Hashed (the limiter's storage need not hold addresses); a body without a
+    usable `email` shares the client address's budget (the schema refuses it).
+    """
+    try:
+        data = request.get_json(silent=True) if request.is_json else None
+    except RecursionError:
+        data = None
+    email = data.get("email") if isinstance(data, dict) else None
+    if not isinstance(email, str) or not email.strip() or not is_text(email):
+        return address_key()
+    return f"mailto:{hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]}"
 
 
 def caller_key():

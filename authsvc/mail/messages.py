@@ -108,9 +108,17 @@ def build(kind, *, recipient, mail_from, values):
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = make_msgid(domain=sender_domain(mail_from))
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content("\n\n".join(text_parts) + "\n")
-    message.add_alternative(html_body(subject, paragraphs, values), subtype="html")
+    # Not quoted-printable: a link or token must stay one unbroken line, even
+    # for someone reading the raw .eml file.
+    text = "\n\n".join(text_parts) + "\n"
+    message.set_content(text, cte=transfer_encoding(text))
+    html_text = html_body(subject, paragraphs, values)
+    message.add_alternative(html_text, subtype="html", cte=transfer_encoding(html_text))
     return message
+
+
+def transfer_encoding(text):
+    return "7bit" if text.isascii() else "8bit"
 
 
 def html_body(subject, paragraphs, values):

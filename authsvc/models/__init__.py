@@ -6,6 +6,7 @@ A new feature adds `models/<feature>.py` and re-exports its models below.
 
 from .clients import IntrospectionClient
 from .keys import SigningKey
+from .mail import EmailToken, OutboxMail
 from .mfa import MfaChallenge, RecoveryCode, TotpFactor
 from .passkeys import Passkey, PasskeyChallenge
 from .sessions import (
@@ -20,6 +21,8 @@ from .users import User, UTCDateTime, utcnow
 __all__ = [
     "DEFAULT_AMR",
     "IntrospectionClient",
+    "EmailToken",
+    "OutboxMail",
     "LoginSession",
     "MfaChallenge",
     "Passkey",

@@ -46,6 +46,7 @@ class User(db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     # On once a TOTP factor is confirmed; a password login then needs a second factor.
     mfa_enabled: Mapped[bool] = mapped_column(default=False)
+    email_verified: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -98,6 +98,7 @@ def test_production_accepts_a_long_random_key(database_url):
             "JWT_ISSUER": "https://auth.example.com",
             # Its own database: its keys, sealed with its own SECRET_KEY, stay there.
             "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            "SMTP_HOST": "mail.example",
         }
     )
     assert app.config["JWT_ALGORITHM"] == "ES256"

@@ -1,0 +1,209 @@
+"""Deliver due outbox rows: one bounded background thread per gunicorn worker.
+
+Each worker runs one sender thread (started by gunicorn's `post_worker_init`
+hook, so a restarted service resumes delivery by itself, and `make run` needs
+no second process). A round claims at most `MAIL_BATCH_SIZE` rows under a
+lease of `MAIL_LEASE_SECONDS`, renders those that have no message yet, and
+sends them over one connection. The thread sleeps `MAIL_SEND_INTERVAL_SECONDS`
+between rounds, and wakes at once when a request of its own worker commits a
+mail. `flask mail send-pending` runs the same rounds in the foreground.
+"""
+
+import email
+import logging
+import threading
+import time
+from collections import Counter as Tally
+from datetime import timedelta
+from email import policy
+
+from flask import current_app
+from prometheus_client import Counter
+from sqlalchemy import event
+
+from ..extensions import db
+from ..metrics import REGISTRY
+from . import outbox, recipient_hash
+from .backends import PermanentMailError, TransientMailError, backend_from_config
+from .compose import compose
+
+log = logging.getLogger("authsvc.mail")
+
+DELIVERED = Counter(
+    "authsvc_mail_delivered",
+    "Mails handed to the mail server (or written to a file).",
+    ["kind"],
+    registry=REGISTRY,
+)
+FAILED = Counter(
+    "authsvc_mail_failed",
+    "Mails given up: refused for good, or undelivered for MAIL_RETRY_HOURS.",
+    ["kind"],
+    registry=REGISTRY,
+)
+DEFERRED = Counter(
+    "authsvc_mail_deferred",
+    "Delivery attempts that failed and will be retried.",
+    ["kind"],
+    registry=REGISTRY,
+)
+
+WAKE = threading.Event()
+
+
+def send_due():
+    """One round: claim, render and send due rows; a tally of what happened to them."""
+    config = current_app.config
+    lease = timedelta(seconds=config["MAIL_LEASE_SECONDS"])
+    rows = outbox.claim(config["MAIL_BATCH_SIZE"], lease)
+    tally = Tally(claimed=len(rows))
+    if not rows:
+        return tally
+    # Stop sending in time for the lease: another sender may claim a row after it.
+    deadline = time.monotonic() + lease.total_seconds() / 2
+    ready = []
+    for row in rows:
+        message = render(row, tally)
+        if message is not None:
+            ready.append((row, message))
+    pending = dict.fromkeys(row.id for row, _ in ready)
+    backend = backend_from_config(config, current_app.instance_path)
+    try:
+        with backend.connection() as connection:
+            for row, message in ready:
+                if time.monotonic() > deadline:
+                    outbox.release(row)
+                    tally["released"] += 1
+                else:
+                    deliver(connection, row, message, tally)
+                pending.pop(row.id)
+    except TransientMailError as error:  # no connection: every row waits for the next try
+        for row, _message in ready:
+            if row.id in pending:
+                defer(row, error, tally)
+    return tally
+
+
+def render(row, tally):
+    """The row's message, rendered and stored once; None when it was skipped or failed."""
+    if row.message is not None:
+        return email.message_from_string(row.message, policy=policy.default)
+    try:
+        message = compose(row)
+    except Exception as error:
+        db.session.rollback()
+        log.exception("mail %s (%s): cannot render", row.id, row.kind)
+        give_up(row, f"cannot render: {type(error).__name__}", tally)
+        return None
+    if message is None:
+        db.session.rollback()
+        outbox.mark_skipped(row)
+        tally["skipped"] += 1
+        return None
+    outbox.store_message(row, message.as_string())  # commits the token with it
+    return message
+
+
+def deliver(connection, row, message, tally):
+    try:
+        connection.send(message)
+    except PermanentMailError as error:
+        give_up(row, error, tally)
+    except TransientMailError as error:
+        defer(row, error, tally)
+    else:
+        if not outbox.mark_sent(row):
+            log.warning("mail %s (%s): sent after its lease ran out", row.id, row.kind)
+        DELIVERED.labels(row.kind).inc()
+        tally["sent"] += 1
+
+
+def defer(row, error, tally):
+    if not outbox.retry_later(row, error):
+        give_up(row, f"undelivered for {current_app.config['MAIL_RETRY_HOURS']} h: {error}", tally)
+        return
+    DEFERRED.labels(row.kind).inc()
+    tally["deferred"] += 1
+    log.warning(
+        "mail %s (%s) to %s: attempt %d failed, will retry: %s",
+        row.id,
+        row.kind,
+        recipient_hash(row.recipient),
+        row.attempts,
+        error,
+    )
+
+
+def give_up(row, error, tally):
+    outbox.mark_failed(row, error)
+    FAILED.labels(row.kind).inc()
+    tally["failed"] += 1
+    log.error(
+        "mail %s (%s) to %s: given up after %d attempts: %s",
+        row.id,
+        row.kind,
+        recipient_hash(row.recipient),
+        row.attempts,
+        error,
+    )
+
+
+def send_pending():
+    """Rounds until nothing is due (the operators' command); the summed tally."""
+    total = Tally()
+    while True:
+        tally = send_due()
+        total.update(tally)
+        if tally["claimed"] == 0 or tally["claimed"] == tally["deferred"] + tally["released"]:
+            return total
+
+
+class SenderThread(threading.Thread):
+    def __init__(self, app):
+        super().__init__(name="authsvc-mail-sender", daemon=True)
+        self.app = app
+        self.stopping = threading.Event()
+
+    def run(self):
+        interval = self.app.config["MAIL_SEND_INTERVAL_SECONDS"]
+        batch = self.app.config["MAIL_BATCH_SIZE"]
+        while not self.stopping.is_set():
+            full = False
+            try:
+                with self.app.app_context():
+                    full = send_due()["claimed"] >= batch
+            except Exception:  # the database is down, say: try again next round
+                log.exception("mail sender: round failed")
+            if not full:
+                WAKE.wait(interval)
+                WAKE.clear()
+
+    def stop(self, timeout=5.0):
+        self.stopping.set()
+        WAKE.set()
+        self.join(timeout)
+
+
+def wake_after_mail_commit(session):
+    if session.info.pop("mail_enqueued", False):
+        WAKE.set()
+
+
+_thread = None
+
+
+def start(app):
+    """Start this process's sender thread (gunicorn's post_worker_init), once."""
+    global _thread
+    if not app.config["MAIL_SENDER_ENABLED"] or _thread is not None:
+        return None
+    event.listen(db.session, "after_commit", wake_after_mail_commit)
+    _thread = SenderThread(app)
+    _thread.start()
+    return _thread
+
+
+def stop():
+    """Let a round in flight finish (gunicorn's worker_exit)."""
+    if _thread is not None:
+        _thread.stop()

@@ -1,0 +1,219 @@
+"""The outbox and its sender: leases, retries with backoff, giving up, metrics, the CLI.
+
+Driven against a real SMTP server (aiosmtpd) that can be stopped, restarted
+on the same port, or told to refuse with 4xx or 5xx replies.
+"""
+
+import socket
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from authsvc import mail
+from authsvc.extensions import db
+from authsvc.mail import outbox, sender
+from authsvc.models import OutboxMail, User, utcnow
+from tests.smtp_sink import ACCEPT, PERMANENT_FAILURE, TEMPORARY_FAILURE, SmtpSink
+from tests.test_metrics import samples, value
+
+FORGOT = "/api/v1/auth/password/forgot"
+
+
+@pytest.fixture
+def sink():
+    with SmtpSink() as server:
+        yield server
+
+
+@pytest.fixture
+def app_settings(sink):
+    return {
+        "MAIL_BACKEND": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": sink.port,
+        "SMTP_SECURITY": "none",
+        "SMTP_TIMEOUT_SECONDS": 2,
+        "MAIL_RETRY_BASE_SECONDS": 30,
+        "MAIL_RETRY_MAX_SECONDS": 3600,
+        "METRICS_ENABLED": True,
+    }
+
+
+def notice_for(app, user, kind="password_changed"):
+    """Queue a notice for `user` and commit (as a use case would)."""
+    with app.app_context():
+        row = mail.notify(db.session.get(User, user["id"]), kind)
+        db.session.commit()
+        return row.id
+
+
+def round_(app, at=None):
+    """One sender round, at the time `at` (a fake clock) or now."""
+    with app.app_context():
+        if at is None:
+            return sender.send_due()
+        with time_machine.travel(at, tick=False):
+            return sender.send_due()
+
+
+def row_of(app, row_id):
+    with app.app_context():
+        return db.session.get(OutboxMail, row_id)
+
+
+def test_notify_writes_nothing_until_the_caller_commits(app, user):
+    with app.app_context():
+        mail.notify(db.session.get(User, user["id"]), "mfa_enabled")
+        db.session.rollback()
+        assert db.session.scalars(select(OutboxMail)).all() == []
+        with pytest.raises(ValueError, match="unknown notice"):
+            mail.notify(db.session.get(User, user["id"]), "no_such_kind")
+
+
+def test_smtp_down_then_up_delivers_once(app, user, sink):
+    row_id = notice_for(app, user)
+    port = sink.port
+    sink.stop()
+    assert round_(app)["deferred"] == 1
+    row = row_of(app, row_id)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "cannot reach" in row.last_error
+    # Not due again before the backoff (30 s) is over.
+    assert round_(app)["claimed"] == 0
+
+    sink.port = port
+    sink.start()
+    assert round_(app, at=utcnow() + timedelta(seconds=31))["sent"] == 1
+    assert len(sink.wait_for(1)) == 1
+    assert round_(app, at=utcnow() + timedelta(hours=1))["claimed"] == 0
+    assert len(sink.received) == 1
+    assert row_of(app, row_id).status == "sent"
+
+
+def test_a_4xx_is_retried_with_growing_delays(app, user, sink):
+    row_id = notice_for(app, user)
+    sink.refuse(TEMPORARY_FAILURE)
+    start = utcnow()
+    delays = []
+    at = start
+    for _ in range(4):
+        assert round_(app, at=at)["deferred"] == 1
+        row = row_of(app, row_id)
+        delays.append((row.next_attempt_at - at).total_seconds())
+        at = row.next_attempt_at + timedelta(seconds=1)
+    assert [round(d) for d in delays] == [30, 60, 120, 240]
+    assert "451" in row_of(app, row_id).last_error
+    sink.refuse(ACCEPT)
+    assert round_(app, at=at)["sent"] == 1
+    assert len(sink.received) == 1
+
+
+def test_a_5xx_gives_the_mail_up_at_once_logged_and_counted(app, client, user, sink, caplog):
+    row_id = notice_for(app, user)
+    sink.refuse(PERMANENT_FAILURE)
+    assert round_(app)["failed"] == 1
+    row = row_of(app, row_id)
+    assert (row.status, row.message) == ("failed", None)
+    assert "550" in row.last_error
+    given_up = [r for r in caplog.records if r.name == "authsvc.mail" and r.levelname == "ERROR"]
+    assert len(given_up) == 1 and "ada@example.com" not in given_up[0].getMessage()
+    scraped = samples(client.get("/metrics").get_data(as_text=True))
+    assert value(scraped, "authsvc_mail_outbox", status="failed") == 1
+    assert value(scraped, "authsvc_mail_failed_total", kind="password_changed") >= 1
+    assert round_(app, at=utcnow() + timedelta(days=1))["claimed"] == 0
+
+
+def test_undelivered_for_the_retry_window_is_given_up(app, client, user, sink):
+    row_id = notice_for(app, user)
+    sink.stop()
+    created = row_of(app, row_id).created_at
+    assert round_(app)["deferred"] == 1
+    scraped = samples(client.get("/metrics").get_data(as_text=True))
+    assert value(scraped, "authsvc_mail_outbox", status="pending") == 1
+    assert value(scraped, "authsvc_mail_outbox_oldest_pending_seconds") >= 0
+    # Still retried just inside the window (24 h from the row's creation)...
+    inside = round_(app, at=created + timedelta(hours=23, minutes=59))
+    assert inside["deferred"] == 1
+    # ...and given up at the first attempt after it.
+    after = round_(app, at=created + timedelta(hours=25))
+    assert after["failed"] == 1
+    assert row_of(app, row_id).status == "failed"
+    scraped = samples(client.get("/metrics").get_data(as_text=True))
+    assert value(scraped, "authsvc_mail_outbox", status="failed") == 1
+    assert value(scraped, "authsvc_mail_outbox", status="pending") == 0
+
+
+def test_a_claim_that_dies_with_its_sender_is_taken_again_after_the_lease(app, user, sink):
+    row_id = notice_for(app, user)
+    lease = timedelta(seconds=app.config["MAIL_LEASE_SECONDS"])
+    with app.app_context():
+        (claimed,) = outbox.claim(10, lease)  # a sender that then dies (no mark)
+        assert claimed.id == row_id
+        assert outbox.claim(10, lease) == []  # nobody else takes it meanwhile
+    assert round_(app, at=utcnow() + lease - timedelta(seconds=5))["claimed"] == 0
+    assert round_(app, at=utcnow() + lease + timedelta(seconds=5))["sent"] == 1
+    assert len(sink.received) == 1
+
+
+def test_concurrent_claims_never_share_a_row(app, make_user):
+    user = make_user("ada", email="ada@example.com")
+    with app.app_context():
+        ada = db.session.get(User, user["id"])
+        for _ in range(60):
+            mail.notify(ada, "password_changed")
+        db.session.commit()
+    taken = []
+    barrier = threading.Barrier(4)
+
+    def claimer():
+        with app.app_context():
+            barrier.wait()
+            while rows := outbox.claim(3, timedelta(minutes=5)):
+                taken.extend(row.id for row in rows)
+            db.session.remove()
+
+    threads = [threading.Thread(target=claimer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(taken) == 60 and len(set(taken)) == 60
+
+
+def test_the_request_never_waits_for_the_mail_server(app, client, user):
+    # A "mail server" that accepts connections and never says a word.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        app.config["SMTP_PORT"] = silent.getsockname()[1]
+        started = time.monotonic()
+        for _ in range(5):
+            assert client.post(FORGOT, json={"email": "ada@example.com"}).status_code == 202
+        assert time.monotonic() - started < 1.0
+        # The sender is the one that waits (its timeout), and retries later.
+        assert round_(app)["deferred"] == 5
+
+
+def test_send_pending_command_delivers_what_is_due(app, runner, user, sink):
+    notice_for(app, user)
+    notice_for(app, user, "mfa_enabled")
+    result = runner.invoke(args=["mail", "send-pending"])
+    assert result.exit_code == 0, result.output
+    assert "Sent 2" in result.output and "0 pending" in result.output
+    assert len(sink.wait_for(2)) == 2
+    assert {m.message["Subject"] for m in sink.received} == {
+        "Your password was changed",
+        "Two-step verification is on",
+    }
+
+
+def test_file_backend_writes_eml_files_under_the_instance_folder(app, user, tmp_path):
+    app.config.update(MAIL_BACKEND="file", MAIL_FILE_DIR=str(tmp_path / "mail"))
+    notice_for(app, user)
+    assert round_(app)["sent"] == 1
+    (written,) = (tmp_path / "mail").glob("*.eml")
+    assert b"To: ada@example.com" in written.read_bytes()
