@@ -16,9 +16,8 @@ from sqlalchemy import select
 from authsvc.extensions import db
 from authsvc.mail import sender
 from authsvc.models import OutboxMail, User, utcnow
-from tests.conftest import PASSWORD
-from tests.smtp_sink import SmtpSink
-from tests.test_auth_api import LOGIN, ME, REFRESH, assert_problem
+from testing.smtp_sink import SmtpSink
+from tests.helpers import LOGIN, ME, PASSWORD, REFRESH, assert_problem
 
 AUTH = "/api/v1/auth"
 FORGOT = f"{AUTH}/password/forgot"

@@ -7,9 +7,8 @@ import os
 import pytest
 import redis
 
-from authsvc.extensions import db, limiter
-from tests.conftest import clean_database, make_app
-from tests.test_auth_api import assert_problem
+from authsvc.extensions import db
+from tests.helpers import assert_problem, make_app
 
 FORGOT = "/api/v1/auth/password/forgot"
 RESET = "/api/v1/auth/password/reset"
@@ -64,24 +63,33 @@ def test_token_spending_is_limited_per_client_address(client, path):
     assert_problem(client.post(path, json=body, headers={"X-Forwarded-For": "10.0.2.2"}), 400)
 
 
-@pytest.mark.redis
-@pytest.mark.skipif(not REDIS_URL, reason="needs TEST_REDIS_URL")
-def test_the_per_address_budget_is_shared_through_redis(database_url, app_settings):
+@pytest.fixture
+def redis_store():
     store = redis.Redis.from_url(REDIS_URL)
     store.flushdb()
-    try:
-        settings = {**app_settings, "RATELIMIT_STORAGE_URI": REDIS_URL}
+    yield store
+    store.flushdb()
+    store.close()
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="needs TEST_REDIS_URL")
+class TestSharedThroughRedis:
+    @pytest.fixture
+    def app_settings(self, app_settings, redis_store):
+        return {**app_settings, "RATELIMIT_STORAGE_URI": REDIS_URL}
+
+    def test_the_per_address_budget_is_shared_by_two_app_instances(
+        self, app, database_url, app_settings
+    ):
         # Two app instances that share nothing but the database and Redis.
-        first, second = (make_app(database_url, **settings) for _ in range(2))
-        with first.app_context():
-            limiter.reset()
-        assert forgot(first.test_client(), "ada@example.com", "10.0.3.1").status_code == 202
-        assert forgot(second.test_client(), "ada@example.com", "10.0.3.2").status_code == 202
-        assert_limited(forgot(first.test_client(), "ada@example.com", "10.0.3.3"))
-        assert_limited(forgot(second.test_client(), "ada@example.com", "10.0.3.4"))
-    finally:
-        store.flushdb()
-        store.close()
-        with first.app_context():
-            clean_database()
-            db.session.remove()
+        second = make_app(database_url, **app_settings)
+        try:
+            assert forgot(app.test_client(), "ada@example.com", "10.0.3.1").status_code == 202
+            assert forgot(second.test_client(), "ada@example.com", "10.0.3.2").status_code == 202
+            assert_limited(forgot(app.test_client(), "ada@example.com", "10.0.3.3"))
+            assert_limited(forgot(second.test_client(), "ada@example.com", "10.0.3.4"))
+        finally:
+            with second.app_context():
+                db.session.remove()
+                db.engine.dispose()

@@ -11,16 +11,29 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from authsvc import mail
 from authsvc.extensions import db
 from authsvc.mail import outbox, sender
 from authsvc.models import OutboxMail, User, utcnow
-from tests.smtp_sink import ACCEPT, PERMANENT_FAILURE, TEMPORARY_FAILURE, SmtpSink
-from tests.test_metrics import samples, value
+from testing.smtp_sink import ACCEPT, PERMANENT_FAILURE, TEMPORARY_FAILURE, SmtpSink
 
 FORGOT = "/api/v1/auth/password/forgot"
+
+
+def samples(text):
+    """{(sample name, sorted label items): value} from Prometheus text format."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(scraped, name, **labels):
+    return scraped.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 @pytest.fixture

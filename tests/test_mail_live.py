@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.databases import backend_params, postgres_database, throwaway_database
-from tests.live_server import ROOT, LiveServer, migrate
-from tests.smtp_sink import SmtpSink
+from testing.databases import backend_params, postgres_database, throwaway_database
+from testing.live_server import ROOT, LiveServer, migrate
+from testing.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.slow
 

@@ -25,7 +25,7 @@ from authsvc.extensions import db
 from authsvc.mail import backends, outbox
 from authsvc.mail.compose import compose
 from authsvc.models import User
-from tests.smtp_sink import SmtpSink
+from testing.smtp_sink import SmtpSink
 
 FORGOT = "/api/v1/auth/password/forgot"
 ROUNDS = 60
