@@ -193,9 +193,13 @@ _thread = None
 
 
 def start(app):
-    """Start this process's sender thread (gunicorn's post_worker_init), once."""
+    """Start this process's sender thread (gunicorn's post_worker_init), once.
+
+    Only for an authsvc app with MAIL_SENDER_ENABLED: gunicorn.conf.py also
+    serves other WSGI apps (the benchmark's bare-Flask baseline).
+    """
     global _thread
-    if not app.config["MAIL_SENDER_ENABLED"] or _thread is not None:
+    if not getattr(app, "config", {}).get("MAIL_SENDER_ENABLED") or _thread is not None:
         return None
     event.listen(db.session, "after_commit", wake_after_mail_commit)
     _thread = SenderThread(app)
