@@ -27,6 +27,8 @@ from authsvc.mail.compose import compose
 from authsvc.models import User
 from testing.smtp_sink import SmtpSink
 
+pytestmark = pytest.mark.slow  # timing statistics: hundreds of requests
+
 FORGOT = "/api/v1/auth/password/forgot"
 ROUNDS = 60
 MARGIN = 0.25
