@@ -9,8 +9,8 @@ from webauthn import generate_authentication_options, verify_authentication_resp
 from webauthn.helpers import parse_authentication_credential_json
 from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
 
-from .. import accounts, audit, crypto, sessions
-from ..errors import AccountDisabled, InvalidCredentials
+from .. import accounts, audit, crypto, email_flows, sessions
+from ..errors import AccountDisabled, EmailUnverified, InvalidCredentials
 from ..extensions import db
 from ..models import Passkey, User, utcnow
 from .challenges import (
@@ -119,6 +119,8 @@ def login(credential, client):
         _refuse("unknown_credential")
     if not user.is_active:
         _refuse("account_disabled", user.id, AccountDisabled)
+    if email_flows.verification_required() and not user.email_verified:
+        _refuse("email_unverified", user.id, EmailUnverified)
     if not _advance_counter(passkey.id, verified):
         _refuse("sign_count", user.id)
     started = sessions.start(user, client, amr=PASSKEY_AMR)
