@@ -6,8 +6,14 @@ an acknowledged request never loses its mail and a failed one sends none.
 
 from flask import current_app
 
-from . import audit, email_tokens, mail, passwords, sessions
-from .errors import EmailUnverified, InvalidEmailToken, SecondFactorFailed, ValidationFailed
+from . import audit, email_tokens, mail, mfa, passwords, sessions
+from .errors import (
+    EmailUnverified,
+    InvalidEmailToken,
+    SecondFactorFailed,
+    SecondFactorRejected,
+    ValidationFailed,
+)
 from .extensions import db
 from .models import User
 
@@ -25,15 +31,23 @@ def request_password_reset(email):
 
 
 def second_factor_check(user, mfa_code):
-    """The seam where a reset asks for the account's second factor; True when it passes.
+    """Where a reset asks for the account's second factor; True when it passes.
 
     A reset link proves only that one reads the user's mail: when the account
-    has MFA, the reset also needs a TOTP or recovery code. Called before the
-    token is spent, so a failed check leaves the token usable. Until MFA lands
-    every account passes (none has a second factor); the MFA feature replaces
-    this body with its own check of `mfa_code`.
+    has MFA, the reset also needs a TOTP or recovery code, spent (in this
+    transaction) like any other. Called before the reset token is spent, so a
+    failed check leaves the token usable; a wrong code counts towards the TOTP
+    lockout as everywhere.
     """
-    return not getattr(user, "mfa_enabled", False)
+    if not user.mfa_enabled:
+        return True
+    if not mfa_code:
+        return False
+    try:
+        mfa.spend_code(user.id, mfa_code)
+    except SecondFactorRejected:
+        return False
+    return True
 
 
 def reset_password(token, password, mfa_code=None):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import delete, select, update
 
-from . import audit, crypto, otp, passwords, sessions
+from . import audit, crypto, mail, otp, passwords, sessions
 from .errors import BadRequest, Conflict, SecondFactorRejected
 from .extensions import db
 from .models import MfaChallenge, RecoveryCode, TotpFactor, utcnow
@@ -108,6 +108,7 @@ def confirm(user, code, current_sid):
     user.updated_at = now
     codes = _replace_recovery_codes(user.id)
     revoked = sessions.revoke_all_sessions(user.id, keep_sid=current_sid)
+    mail.notify(user, "mfa_enabled")
     db.session.commit()
     audit.record("mfa.enabled", user_id=user.id, sessions_revoked=revoked)
     return codes
@@ -275,6 +276,7 @@ def disable(user, current_password, code, current_sid):
         raise _refused(rejected) from None
     _remove_factors(user)
     revoked = sessions.revoke_all_sessions(user.id, keep_sid=current_sid)
+    mail.notify(user, "mfa_disabled")
     db.session.commit()
     audit.record("mfa.disabled", user_id=user.id, method=method, sessions_revoked=revoked)
 
@@ -291,6 +293,7 @@ def regenerate_recovery_codes(user, code):
         )
         raise _refused(rejected) from None
     codes = _replace_recovery_codes(user.id)
+    mail.notify(user, "recovery_codes_regenerated")
     db.session.commit()
     audit.record("mfa.recovery_codes.regenerated", user_id=user.id)
     return codes
@@ -302,6 +305,7 @@ def admin_reset(user):
         raise Conflict("MFA is not on")
     _remove_factors(user)
     revoked = sessions.revoke_all_sessions(user.id)
+    mail.notify(user, "mfa_disabled")
     db.session.commit()
     audit.record("admin.user.mfa_reset", user_id=user.id, sessions_revoked=revoked)
     return revoked

@@ -371,3 +371,18 @@ def test_verification_token_expires_after_its_lifetime(app, client, auth, user, 
     token = token_of(mails(sink, "ada@example.com")[-1])
     with time_machine.travel(utcnow() + timedelta(hours=hours, seconds=-5)):
         assert client.post(VERIFY, json={"token": token}).status_code == 200
+
+
+def test_reset_of_an_mfa_account_needs_its_second_factor_and_keeps_the_token(
+    client, mfa, user, deliver, sink
+):
+    enrolled = mfa.enable(user)
+    deliver()
+    assert len(mails(sink, "ada@example.com", "Two-step verification is on")) == 1
+    token = reset_token(client, deliver, sink)
+    for extra in ({}, {"mfa_code": "not-a-code"}):
+        body = {"token": token, "password": NEW_PASSWORD, **extra}
+        assert_problem(client.post(RESET, json=body), 403)
+    # Control: the same token, with a valid code, resets (it was not spent above).
+    body = {"token": token, "password": NEW_PASSWORD, "mfa_code": enrolled.code()}
+    assert client.post(RESET, json=body).status_code == 200
