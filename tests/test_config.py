@@ -54,7 +54,7 @@ def test_production_starts_with_a_real_key_and_an_issuer(database_url):
 
 def test_production_requires_an_issuer(database_url, monkeypatch):
     monkeypatch.delenv("JWT_ISSUER", raising=False)
-    settings = {"APP_ENV": "production", "SECRET_KEY": "k" * 48}
+    settings = {"APP_ENV": "production", "SECRET_KEY": "k" * 48, "SMTP_HOST": "mail.example"}
     with pytest.raises(RuntimeError, match="JWT_ISSUER"):
         create_app({**settings, "SQLALCHEMY_DATABASE_URI": NO_DATABASE})
     control = {**settings, "JWT_ISSUER": PRODUCTION_ISSUER, "SQLALCHEMY_DATABASE_URI": NO_DATABASE}
@@ -118,7 +118,7 @@ def test_postgresql_connect_timeout_unless_the_url_names_one(query, connect_args
 
 
 def test_production_mails_over_smtp_and_refuses_to_start_without_a_host(database_url):
-    production = {"APP_ENV": "production", "SECRET_KEY": "k" * 48}
+    production = {"APP_ENV": "production", "SECRET_KEY": "k" * 48, "JWT_ISSUER": PRODUCTION_ISSUER}
     with pytest.raises(RuntimeError, match="SMTP_HOST"):
         create_app({**production, "SQLALCHEMY_DATABASE_URI": database_url})
     app = create_app(
