@@ -94,6 +94,13 @@ def test_sessions_from_before_amr_become_password_sessions(backend, tmp_path):
                     ),
                     {"sid": "a" * 32, "now": "2026-01-01 00:00:00+00:00"},
                 )
+                connection.execute(
+                    text(
+                        "INSERT INTO refresh_tokens (jti, session_id, created_at, expires_at)"
+                        " VALUES (:jti, :sid, :now, :now)"
+                    ),
+                    {"jti": "b" * 36, "sid": "a" * 32, "now": "2026-01-01 00:00:00+00:00"},
+                )
             assert "amr" not in {c["name"] for c in inspect(engine).get_columns("login_sessions")}
             upgraded = flask_db(url, "upgrade")
             assert upgraded.returncode == 0, upgraded.stderr
@@ -104,6 +111,9 @@ def test_sessions_from_before_amr_become_password_sessions(backend, tmp_path):
             with engine.connect() as connection:
                 amr = connection.execute(text("SELECT amr FROM login_sessions")).scalar_one()
             assert (json.loads(amr) if isinstance(amr, str) else amr) == ["pwd"]
+            with engine.connect() as connection:
+                tokens = connection.execute(text("SELECT count(*) FROM refresh_tokens"))
+                assert tokens.scalar_one() == 1, "upgrading lost the session's refresh tokens"
             # And back: 0001's schema again, the session kept.
             downgraded = flask_db(url, "downgrade", "0001")
             assert downgraded.returncode == 0, downgraded.stderr
@@ -112,6 +122,9 @@ def test_sessions_from_before_amr_become_password_sessions(backend, tmp_path):
             with engine.connect() as connection:
                 count = connection.execute(text("SELECT count(*) FROM login_sessions"))
                 assert count.scalar_one() == 1
+                # SQLite rebuilding login_sessions would cascade to its tokens.
+                tokens = connection.execute(text("SELECT count(*) FROM refresh_tokens"))
+                assert tokens.scalar_one() == 1
         finally:
             engine.dispose()
 

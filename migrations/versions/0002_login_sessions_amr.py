@@ -3,8 +3,10 @@
 Reviewed by hand: a JSON list of strings, NOT NULL. The server default
 '["pwd"]' fills the sessions that exist at upgrade time (all of them password
 logins) and any row written without the column; authsvc itself always writes
-it. Batch mode: SQLite adds the column in place (a constant default is allowed
-for NOT NULL), and recreates the table to drop it on downgrade.
+it. No batch mode: with an SQL-expression default, batch mode rebuilds
+`login_sessions` on SQLite, and that DROP TABLE cascades to every refresh
+token. A plain-string default lets both backends add the column in place, and
+both drop it in place on downgrade (SQLite since 3.35).
 
 Revision ID: 0002
 Revises: 0001
@@ -22,12 +24,11 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('login_sessions', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column('amr', sa.JSON(), server_default=sa.text('\'["pwd"]\''), nullable=False)
-        )
+    op.add_column(
+        'login_sessions',
+        sa.Column('amr', sa.JSON(), server_default='["pwd"]', nullable=False),
+    )
 
 
 def downgrade():
-    with op.batch_alter_table('login_sessions', schema=None) as batch_op:
-        batch_op.drop_column('amr')
+    op.execute('ALTER TABLE login_sessions DROP COLUMN amr')
