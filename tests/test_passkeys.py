@@ -2,8 +2,11 @@
 deletion, login (named and discoverable), disabled and deleted users, garbage."""
 
 import logging
+import os
+from dataclasses import dataclass
 from datetime import timedelta
 
+import cbor2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
@@ -340,3 +343,48 @@ def test_an_mfa_user_logs_in_with_a_passkey_without_a_code(client, mfa, user, de
     passkey = login(client, device.get(login_options(client, "ada")))
     assert passkey.status_code == 200, passkey.get_json()
     assert claims_of(passkey.get_json()["access_token"])["amr"] == ["hwk", "mfa"]
+
+
+@dataclass
+class BrokenKeyCredential(Credential):
+    """A credential that attests a public key no signature could ever be checked with."""
+
+    cose: dict = None
+
+    def cose_public_key(self):
+        return cbor2.dumps(self.cose)
+
+
+X = Y = bytes(32)  # (0, 0) is on no curve
+UNUSABLE_KEYS = {
+    "ec2-off-curve": {1: 2, 3: -7, -1: 1, -2: X, -3: Y},
+    "ec2-unknown-curve": {1: 2, 3: -7, -1: 99, -2: X, -3: Y},
+    "okp-short": {1: 1, 3: -8, -1: 6, -2: b"\x00"},
+    "rsa-tiny": {1: 3, 3: -257, -1: b"\x00", -2: b"\x01\x00\x01"},
+    "rsa-1024": {1: 3, 3: -257, -1: b"\xc1" + bytes(127), -2: b"\x01\x00\x01"},
+}
+
+
+@pytest.mark.parametrize("cose", [None, *UNUSABLE_KEYS.values()], ids=["control", *UNUSABLE_KEYS])
+def test_a_public_key_that_cannot_verify_is_refused_at_registration(
+    client, ada_headers, device, cose
+):
+    options = client.post(f"{PREFIX}/register/options", headers=ada_headers).get_json()
+    made = BrokenKeyCredential(
+        credential_id=os.urandom(32),
+        private_key=ec.generate_private_key(ec.SECP256R1()),
+        rp_id="localhost",
+        user_handle=unb64url(options["user"]["id"]),
+        cose=cose,
+    )
+    if cose is None:  # the control: the same path with the credential's real key
+        made.cose = cbor2.loads(Credential.cose_public_key(made))
+    response, _ = device.create(options, reuse=made)
+    reply = client.post(f"{PREFIX}/register", json={"credential": response}, headers=ada_headers)
+    if cose is None:
+        assert reply.status_code == 201, reply.get_json()
+        assert login(client, device.get(login_options(client, "ada"), made)).status_code == 200
+        return
+    assert reply.status_code == 400, reply.get_json()
+    assert reply.mimetype == "application/problem+json"
+    assert client.get(PREFIX, headers=ada_headers).get_json() == []

@@ -30,7 +30,7 @@ LOGIN_FAILED = (
 )
 REGISTRATION_FAILED = (
     "Malformed credential; unknown, expired or used challenge; wrong origin or RP id; "
-    "no user verification; or an attestation that does not verify"
+    "no user verification; an attestation that does not verify; or an unusable public key"
 )
 
 

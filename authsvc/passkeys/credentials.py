@@ -2,11 +2,16 @@
 
 import secrets
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from webauthn import generate_registration_options, verify_registration_response
-from webauthn.helpers import parse_registration_credential_json
+from webauthn.helpers import (
+    decode_credential_public_key,
+    decoded_public_key_to_cryptography,
+    parse_registration_credential_json,
+)
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
     AuthenticatorSelectionCriteria,
@@ -32,6 +37,8 @@ from .challenges import (
     signed_challenge,
     spend,
 )
+
+MIN_RSA_BITS = 2048
 
 
 class PasskeyRejected(BadRequest):
@@ -94,6 +101,11 @@ def register(user, credential, name=None):
         db.session.commit()  # the challenge stays spent
         audit.failure("passkey.register_failure", user_id=user.id, reason=reason(error))
         raise PasskeyRejected(f"Passkey registration failed: {reason(error)}") from None
+    problem = _unusable_public_key(verified.credential_public_key)
+    if problem:
+        db.session.commit()  # the challenge stays spent
+        audit.failure("passkey.register_failure", user_id=user.id, reason=problem)
+        raise PasskeyRejected(f"Passkey registration failed: {problem}")
     if len(verified.credential_id) > MAX_CREDENTIAL_ID:
         db.session.commit()
         raise PasskeyRejected("Passkey registration failed: credential id over 1023 bytes")
@@ -120,6 +132,22 @@ def register(user, credential, name=None):
         raise Conflict("This passkey is already registered") from None
     audit.record("passkey.register", user_id=user.id, passkey_id=passkey.id)
     return passkey
+
+
+def _unusable_public_key(cose_key):
+    """Why no assertion could ever verify with this COSE key (None when it can).
+
+    py_webauthn checks the key's algorithm at registration but builds the key
+    only at login: a point off its curve, an unknown curve or a short RSA
+    modulus would be stored, listed, and never log anyone in.
+    """
+    try:
+        key = decoded_public_key_to_cryptography(decode_credential_public_key(cose_key))
+    except MALFORMED as error:
+        return f"unusable public key ({reason(error)})"
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        return f"RSA public key under {MIN_RSA_BITS} bits"
+    return None
 
 
 def _registered(credential_id):
