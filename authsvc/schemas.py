@@ -4,6 +4,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 from marshmallow.experimental.context import Context
 
 from . import passwords
+from .errors import BadRequest
 
 USERNAME_CHARACTERS = "[A-Za-z0-9_.\\-]{3,32}"
 USERNAME = validate.Regexp(
@@ -374,21 +375,28 @@ class PasskeySchema(Schema):
     backed_up = fields.Boolean()
 
 
+TOKEN_MISSING = "The token parameter is required"
+
+
 class TokenFormSchema(Schema):
     """RFC 7662 / RFC 7009 form: `token`, optional `token_type_hint`.
 
     Other parameters are ignored, as those RFCs allow extensions to send them.
-    `token` is checked by the view, which answers 400 (RFC 7009) when it is missing.
+    A missing `token` is 400 (RFC 7009 §2.1, RFC 7662 §2.1: `invalid_request`),
+    not the 422 of other bodies; the view refuses an empty one the same way.
     """
 
     class Meta:
         unknown = EXCLUDE
 
-    token = fields.String(load_default=None, metadata={"description": "The token"})
+    token = fields.String(required=True, metadata={"description": "The token"})
     token_type_hint = fields.String(
         load_default=None,
         metadata={"description": "`access_token` or `refresh_token`; only a hint"},
     )
+
+    def handle_error(self, error, data, **kwargs):
+        raise BadRequest(TOKEN_MISSING)
 
 
 class IntrospectionSchema(Schema):

@@ -265,3 +265,24 @@ def test_another_users_token_ends_only_that_session(client, auth, make_user, pai
     assert client.get(ME, headers=auth.bearer(pair["access_token"])).status_code == 200
     assert client.get(ME, headers=auth.bearer(other_pair["access_token"])).status_code == 401
     assert other
+
+
+@pytest.mark.parametrize("form", [{}, {"token_type_hint": "access_token"}, {"token": ""}])
+def test_a_request_without_a_token_is_400_and_the_spec_says_token_is_required(
+    client, credentials, pair, form
+):
+    """RFC 7009 §2.1 / RFC 7662 §2.1: `invalid_request`, not the 422 of other bodies."""
+    for path, headers in ((REVOKE, {}), (INTROSPECT, basic(*credentials))):
+        response = client.post(path, data=form, headers=headers)
+        assert response.status_code == 400, (path, response.get_json())
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["detail"] == "The token parameter is required"
+    # The control: the same path with a token is accepted, and the spec requires it.
+    assert client.post(REVOKE, data={"token": pair["refresh_token"]}).status_code == 200
+    spec = client.get("/openapi.json").get_json()
+    form_schema = spec["paths"]["/oauth/revoke"]["post"]["requestBody"]["content"]
+    [(_, body)] = form_schema.items()
+    schema = body["schema"]
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    assert schema["required"] == ["token"]

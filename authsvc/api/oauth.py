@@ -13,7 +13,7 @@ from flask import Response, request
 from .. import clients, introspection
 from ..errors import BadRequest, ServiceError
 from ..extensions import limiter
-from ..schemas import IntrospectionSchema, TokenFormSchema
+from ..schemas import TOKEN_MISSING, IntrospectionSchema, TokenFormSchema
 from . import Blueprint
 from . import examples as ex
 from .ratelimits import address_key, limit_from_config
@@ -25,7 +25,6 @@ blp = Blueprint(
     description="Introspection and revocation, for services and clients holding a token",
 )
 
-TOKEN_MISSING = "The token parameter is required"
 BASIC_CHALLENGE = 'Basic realm="authsvc", charset="UTF-8"'
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -66,7 +65,7 @@ def failed_client_authentication(response):
 
 def required_token(data):
     token = data["token"]
-    if not token:
+    if not token:  # present but empty
         raise BadRequest(TOKEN_MISSING)
     return token
 
