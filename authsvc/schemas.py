@@ -389,7 +389,9 @@ class TokenFormSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    token = fields.String(required=True, metadata={"description": "The token"})
+    token = fields.String(
+        required=True, validate=validate.Length(min=1), metadata={"description": "The token"}
+    )
     token_type_hint = fields.String(
         load_default=None,
         metadata={"description": "`access_token` or `refresh_token`; only a hint"},
