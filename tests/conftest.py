@@ -1,6 +1,18 @@
 """Fixtures: an app per test on a clean database (SQLite, and PostgreSQL when
 `TEST_DATABASE_URL` is set), its client and CLI runner, a user factory.
 
+Where a test goes (tests/test_tests.py checks the names):
+- tests/test_<name>.py: the behaviour of one module, `<name>` being its path in
+  authsvc/ with `_` for `/` (test_sessions.py, test_api_auth.py for
+  authsvc/api/auth.py, test_mail_backends.py), `app` for create_app in
+  authsvc/__init__.py, or a top-level part of the repository (test_config.py,
+  test_migrations.py, test_bench.py, test_readme.py, test_tests.py).
+- tests/security/: cross-cutting matrices, each named for the property
+  (authorization, fuzzing, timing, audit, token attacks, rate limits, ...).
+- tests/system/: the whole service as deployed, through gunicorn (and Chromium):
+  load, crash, races, logs, the README walkthrough, the browser.
+- tests/harness/test_<name>.py: testing/<name>.py, the harness itself.
+Shared helpers come from tests/helpers.py only; no test module imports another.
 Markers (`postgres`, `redis`, `slow`) are kept true by the testing.markers plugin.
 """
 

@@ -3,13 +3,12 @@
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from testing.live_server import LiveServer, migrate
+from testing.live_server import ROOT, LiveServer, migrate
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 MARKER = "@@@ step done @@@"
 
 
