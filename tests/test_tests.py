@@ -10,25 +10,33 @@ FREE_DIRECTORIES = {"security", "system"}  # cross-cutting: named for the proper
 MIRROR_DIRECTORIES = {"harness": ROOT / "testing"}  # named for a module of testing/
 
 
-def module_names(package):
-    """`a` for package/a.py or package/a/, `a_b` for package/a/b.py."""
-    names = set()
+def module_names(package, prefix=""):
+    """{name: is a file}: `a` for package/a.py or package/a/, `a_b` for package/a/b.py."""
+    names = {}
     for path in package.rglob("*.py"):
         parts = path.relative_to(package).with_suffix("").parts
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
+        is_file = parts[-1] != "__init__"
+        parts = parts if is_file else parts[:-1]
         if parts:
-            names.add("_".join(parts))
+            names[prefix + "_".join(parts)] = is_file
     return names
 
 
 def top_level_parts():
     """`readme` for README.md, `config` for config.py, `bench` for bench/, ..."""
     return {
-        path.name.split(".")[0].lower().replace("-", "_")
+        path.name.split(".")[0].lower().replace("-", "_"): True
         for path in ROOT.iterdir()
         if not path.name.startswith(".")
     }
+
+
+def named_for_one_of(stem, names):
+    """`test_<name>`, or `test_<name>_<aspect>` for one module's tests split by aspect."""
+    name = stem.removeprefix("test_")
+    return name in names or any(
+        name.startswith(f"{known}_") for known, is_file in names.items() if is_file
+    )
 
 
 def modules_in(directory):
@@ -45,22 +53,31 @@ def imported_modules(path):
 
 def test_the_namers_know_the_modules_they_name():
     # Guards the walks themselves: a few names each must find.
-    assert {"sessions", "api_auth", "mail_backends", "models", "api"} <= module_names(
-        ROOT / "authsvc"
-    )
-    assert {"readme", "config", "migrations", "bench", "tests"} <= top_level_parts()
-    assert {"markers", "live_server", "load"} <= module_names(ROOT / "testing")
+    authsvc = module_names(ROOT / "authsvc")
+    assert {"sessions", "api_auth", "mail_backends", "models", "api"} <= set(authsvc)
+    assert authsvc["sessions"] and not authsvc["api"]
+    assert {"readme", "config", "migrations", "bench", "tests"} <= set(top_level_parts())
+    assert {"markers", "live_server", "load"} <= set(module_names(ROOT / "testing"))
+    assert named_for_one_of("test_mfa_states", authsvc)  # mfa.py's tests, split
+    assert not named_for_one_of("test_api_nothing", authsvc)  # api/ is a package
+    assert not named_for_one_of("test_web", authsvc)
 
 
 def test_every_test_module_is_named_for_what_it_tests():
-    allowed = {"app"} | module_names(ROOT / "authsvc") | top_level_parts()
-    strays = [path.name for path in modules_in(TESTS) if path.stem[5:] not in allowed]
+    allowed = {
+        "app": False,
+        **module_names(ROOT / "authsvc"),
+        **top_level_parts(),
+        **module_names(ROOT / "examples", prefix="examples_"),
+        **module_names(ROOT / "bench", prefix="bench_"),
+    }
+    strays = [path.name for path in modules_in(TESTS) if not named_for_one_of(path.stem, allowed)]
     for name, package in MIRROR_DIRECTORIES.items():
         mirrored = module_names(package)
         strays += [
             f"{name}/{path.name}"
             for path in modules_in(TESTS / name)
-            if path.stem[5:] not in mirrored
+            if not named_for_one_of(path.stem, mirrored)
         ]
     assert not strays, f"test modules named for nothing that exists: {strays}"
 
