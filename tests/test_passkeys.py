@@ -351,10 +351,10 @@ def test_credential_ids_longer_than_webauthn_allows_are_refused(
 def test_an_mfa_user_logs_in_with_a_passkey_without_a_code(client, mfa, user, device):
     """A passkey with user verification is two factors: no TOTP after it."""
     enrolled = mfa.enable(user)
-    reply, _ = register(client, enrolled.headers, device)
+    reply, _ = passkey_register(client, enrolled.headers, device)
     assert reply.status_code == 201, reply.get_json()
     mfa.mfa_token(user)  # the control: the password alone answers 403 mfa-required
-    passkey = login(client, device.get(login_options(client, "ada")))
+    passkey = passkey_login(client, device.get(passkey_login_options(client, "ada")))
     assert passkey.status_code == 200, passkey.get_json()
     assert claims_of(passkey.get_json()["access_token"])["amr"] == ["hwk", "mfa"]
 
