@@ -383,7 +383,7 @@ UNUSABLE_KEYS = {
 def test_a_public_key_that_cannot_verify_is_refused_at_registration(
     client, ada_headers, device, cose
 ):
-    options = client.post(f"{PREFIX}/register/options", headers=ada_headers).get_json()
+    options = client.post(f"{PASSKEYS}/register/options", headers=ada_headers).get_json()
     made = BrokenKeyCredential(
         credential_id=os.urandom(32),
         private_key=ec.generate_private_key(ec.SECP256R1()),
@@ -394,11 +394,16 @@ def test_a_public_key_that_cannot_verify_is_refused_at_registration(
     if cose is None:  # the control: the same path with the credential's real key
         made.cose = cbor2.loads(Credential.cose_public_key(made))
     response, _ = device.create(options, reuse=made)
-    reply = client.post(f"{PREFIX}/register", json={"credential": response}, headers=ada_headers)
+    reply = client.post(f"{PASSKEYS}/register", json={"credential": response}, headers=ada_headers)
     if cose is None:
         assert reply.status_code == 201, reply.get_json()
-        assert login(client, device.get(login_options(client, "ada"), made)).status_code == 200
+        assert (
+            passkey_login(
+                client, device.get(passkey_login_options(client, "ada"), made)
+            ).status_code
+            == 200
+        )
         return
     assert reply.status_code == 400, reply.get_json()
     assert reply.mimetype == "application/problem+json"
-    assert client.get(PREFIX, headers=ada_headers).get_json() == []
+    assert client.get(PASSKEYS, headers=ada_headers).get_json() == []
