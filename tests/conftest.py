@@ -1,21 +1,6 @@
 """Fixtures: an app per test on a clean database (SQLite, and PostgreSQL when
 `TEST_DATABASE_URL` is set), its client and CLI runner, a user factory.
 
-Where a test goes (tests/test_tests.py checks the names):
-- tests/test_<name>.py: the behaviour of one module, `<name>` being its path in
-  authsvc/ with `_` for `/` (test_sessions.py, test_api_auth.py for
-  authsvc/api/auth.py, test_mail_backends.py), `app` for create_app in
-  authsvc/__init__.py, a module of examples/ or bench/ (test_examples_...), or a
-  top-level part of the repository (test_config.py, test_migrations.py,
-  test_bench.py, test_readme.py, test_tests.py). One module's tests may be split
-  by aspect: test_<module>_<aspect>.py (test_mfa_states.py).
-- tests/security/: cross-cutting matrices, each named for the property
-  (authorization, fuzzing, timing, audit, token attacks, rate limits, ...).
-- tests/system/: the whole service as deployed, through gunicorn (and Chromium):
-  load, crash, races, key rotation across workers, several hosts, logs, the
-  README walkthrough, the browser.
-- tests/harness/test_<name>.py: testing/<name>.py, the harness itself.
-Shared helpers come from tests/helpers.py only; no test module imports another.
 Markers (`postgres`, `redis`, `slow`) are kept true by the testing.markers plugin.
 """
 
@@ -27,19 +12,11 @@ from sqlalchemy import create_engine, text
 
 from authsvc.extensions import db, limiter
 from testing.databases import backend_params
-from testing.softauthn import SoftAuthenticator
-from tests.helpers import (
-    CURRENT_APP,
-    PASSKEY_ORIGIN,
-    PASSWORD,
-    START,
-    AuthActions,
-    MfaActions,
-    make_app,
-    passkey_register,
-)
+from tests.helpers import CURRENT_APP, PASSWORD, START, AuthActions, MfaActions, make_app
 
-pytest_plugins = ["testing.markers"]
+# Markers; and the fixtures of the passkey tests (a user with a passkey on a
+# software authenticator).
+pytest_plugins = ["testing.markers", "tests.passkey_flows"]
 
 
 @pytest.fixture(scope="session", params=backend_params())
@@ -151,22 +128,3 @@ def clock(time_machine):
 @pytest.fixture
 def mfa(client, clock):
     return MfaActions(client, clock)
-
-
-@pytest.fixture
-def device():
-    """A software passkey authenticator for the API tests."""
-    return SoftAuthenticator(origin=PASSKEY_ORIGIN)
-
-
-@pytest.fixture
-def ada_headers(auth, user):
-    return auth.headers_for(user)
-
-
-@pytest.fixture
-def ada_passkey(client, ada_headers, device):
-    """Ada's passkey "Laptop" on `device`; return its credential."""
-    reply, credential = passkey_register(client, ada_headers, device, name="Laptop")
-    assert reply.status_code == 201, reply.get_json()
-    return credential

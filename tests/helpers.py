@@ -210,37 +210,3 @@ class MfaActions:
     def login_with(self, enrolled, code_=None):
         """Both steps; return the verify reply."""
         return self.verify(self.mfa_token(enrolled.user), code_ or enrolled.code())
-
-
-# --- passkeys: options, and answers from a software authenticator ------------
-
-PASSKEYS = f"{API}/auth/passkeys"
-PASSKEY_ORIGIN = "http://localhost:8000"
-# What the passkey API tests run with (whatever the environment says).
-PASSKEY_SETTINGS = {"WEBAUTHN_RP_ID": "localhost", "WEBAUTHN_ORIGINS": [PASSKEY_ORIGIN]}
-
-
-def passkey_register(client, headers, device, name=None, **bend):
-    """Ask for creation options and answer them; return (response, credential)."""
-    options = client.post(f"{PASSKEYS}/register/options", json={}, headers=headers)
-    assert options.status_code == 200, options.get_json()
-    response, credential = device.create(options.get_json(), **bend)
-    body = {"credential": response, **({"name": name} if name else {})}
-    return client.post(f"{PASSKEYS}/register", json=body, headers=headers), credential
-
-
-def passkey_login_options(client, username=None):
-    body = {"username": username} if username else {}
-    reply = client.post(f"{PASSKEYS}/login/options", json=body)
-    assert reply.status_code == 200, reply.get_json()
-    return reply.get_json()
-
-
-def passkey_login(client, assertion):
-    return client.post(f"{PASSKEYS}/login", json={"credential": assertion})
-
-
-def assert_passkey_login_failed(reply):
-    assert reply.status_code == 401, reply.get_json()
-    assert reply.mimetype == "application/problem+json"
-    assert reply.get_json()["detail"] == "Passkey login failed"

@@ -7,16 +7,8 @@ from authsvc.extensions import api
 from tests.helpers import assert_problem
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "status"),
-    [
-        ("GET", "/api/v1/nope", 404),
-        ("DELETE", "/health", 405),
-        ("GET", "/api/v1/auth/register", 405),
-    ],
-)
-def test_routing_errors_are_problems(client, method, path, status):
-    assert_problem(client.open(path, method=method), status)
+def test_unknown_route_is_404_problem(client):
+    assert_problem(client.get("/api/v1/nothing-here"), 404)
 
 
 def test_wrong_method_is_405_problem_with_allow(client):
@@ -38,6 +30,36 @@ def test_unexpected_exception_is_500_without_stack_trace(app, client, monkeypatc
     assert "secret internals" not in response.get_data(as_text=True)
     assert "Traceback" not in response.get_data(as_text=True)
     assert body["detail"] == "An unexpected error occurred"
+
+
+@pytest.mark.parametrize(
+    ("headers", "challenge"),
+    [
+        # Another scheme sends no Bearer token: no error code (RFC 6750 section 3.1).
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "Bearer"),
+        ({"Authorization": "Bearer"}, 'Bearer error="invalid_token"'),
+        ({"Authorization": "Bearer not.a.jwt"}, 'Bearer error="invalid_token"'),
+        ({"Authorization": "Bearer a b c"}, 'Bearer error="invalid_token"'),
+    ],
+)
+def test_bad_authorization_header_is_401(client, headers, challenge):
+    response = client.get("/api/v1/users/me", headers=headers)
+    assert_problem(response, 401)
+    assert response.headers["WWW-Authenticate"] == challenge
+
+
+def test_token_in_query_string_is_ignored(client, auth, user):
+    token = auth.login("ada")["access_token"]
+    response = client.get(f"/api/v1/users/me?access_token={token}&jwt={token}")
+    assert_problem(response, 401)
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
+def test_bearer_scheme_ignores_case(client, auth, user, scheme):
+    token = auth.login("ada")["access_token"]
+    response = client.get("/api/v1/users/me", headers={"Authorization": f"{scheme} {token}"})
+    assert response.status_code == 200
 
 
 def test_http_errors_reach_the_problem_builder_through_the_api_hook(app):

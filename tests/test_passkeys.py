@@ -15,15 +15,15 @@ from authsvc.extensions import db
 from authsvc.models import PasskeyChallenge, utcnow
 from authsvc.passkeys.challenges import digest
 from testing.softauthn import Credential, SoftAuthenticator, b64url, unb64url
-from tests.helpers import (
-    PASSKEY_ORIGIN,
+from tests.helpers import claims_of
+from tests.passkey_flows import (
+    ORIGIN,
     PASSKEY_SETTINGS,
-    PASSKEYS,
-    assert_passkey_login_failed,
-    claims_of,
-    passkey_login,
-    passkey_login_options,
-    passkey_register,
+    PREFIX,
+    assert_login_failed,
+    login,
+    login_options,
+    register,
 )
 
 
@@ -36,21 +36,21 @@ def app_settings():
 
 
 def test_registration_options_name_the_relying_party_and_require_verification(client, ada_headers):
-    options = client.post(f"{PASSKEYS}/register/options", headers=ada_headers).get_json()
+    options = client.post(f"{PREFIX}/register/options", headers=ada_headers).get_json()
     assert options["rp"] == {"id": "localhost", "name": "authsvc"}
     assert options["user"]["name"] == "ada"
     assert options["authenticatorSelection"]["userVerification"] == "required"
     assert options["authenticatorSelection"]["residentKey"] == "required"
     assert options["excludeCredentials"] == []
-    assert client.post(f"{PASSKEYS}/register/options").status_code == 401
+    assert client.post(f"{PREFIX}/register/options").status_code == 401
 
 
 def test_register_list_and_exclude(client, ada_headers, device, ada_passkey):
-    listed = client.get(PASSKEYS, headers=ada_headers).get_json()
+    listed = client.get(PREFIX, headers=ada_headers).get_json()
     assert [(p["name"], p["transports"], p["last_used_at"]) for p in listed] == [
         ("Laptop", ["internal"], None)
     ]
-    options = client.post(f"{PASSKEYS}/register/options", headers=ada_headers).get_json()
+    options = client.post(f"{PREFIX}/register/options", headers=ada_headers).get_json()
     assert [c["id"] for c in options["excludeCredentials"]] == [b64url(ada_passkey.credential_id)]
     # The same user handle again, so an authenticator replaces rather than piles up.
     assert options["user"]["id"] == b64url(ada_passkey.user_handle)
@@ -58,16 +58,16 @@ def test_register_list_and_exclude(client, ada_headers, device, ada_passkey):
 
 def test_same_credential_is_refused_for_anyone(client, auth, ada_headers, device, make_user):
     """A credential belongs to one user: its id presented again is 409, whoever sends it."""
-    first, credential = passkey_register(client, ada_headers, device)
+    first, credential = register(client, ada_headers, device)
     assert first.status_code == 201
     grace = auth.headers_for(make_user("grace"))
     for headers in (ada_headers, grace):
-        options = client.post(f"{PASSKEYS}/register/options", headers=headers).get_json()
+        options = client.post(f"{PREFIX}/register/options", headers=headers).get_json()
         replay, _ = device.create(options, reuse=credential)
-        reply = client.post(f"{PASSKEYS}/register", json={"credential": replay}, headers=headers)
+        reply = client.post(f"{PREFIX}/register", json={"credential": replay}, headers=headers)
         assert reply.status_code == 409, reply.get_json()
-    assert len(client.get(PASSKEYS, headers=ada_headers).get_json()) == 1
-    assert client.get(PASSKEYS, headers=grace).get_json() == []
+    assert len(client.get(PREFIX, headers=ada_headers).get_json()) == 1
+    assert client.get(PREFIX, headers=grace).get_json() == []
 
 
 @pytest.mark.parametrize(
@@ -82,27 +82,27 @@ def test_same_credential_is_refused_for_anyone(client, auth, ada_headers, device
 def test_registration_checks_origin_rp_id_and_verification(
     client, ada_headers, device, bend, detail
 ):
-    reply, _ = passkey_register(client, ada_headers, device, **bend)
+    reply, _ = register(client, ada_headers, device, **bend)
     if detail is None:  # the control: the genuine ceremony on the same path
         assert reply.status_code == 201, reply.get_json()
         return
     assert reply.status_code == 400
     assert reply.mimetype == "application/problem+json"
     assert detail in reply.get_json()["detail"]
-    assert client.get(PASSKEYS, headers=ada_headers).get_json() == []
+    assert client.get(PREFIX, headers=ada_headers).get_json() == []
 
 
 def test_registration_challenge_is_single_use_and_the_users_own(
     client, auth, ada_headers, device, make_user
 ):
-    options = client.post(f"{PASSKEYS}/register/options", headers=ada_headers).get_json()
+    options = client.post(f"{PREFIX}/register/options", headers=ada_headers).get_json()
     response, _ = device.create(options)
     grace = auth.headers_for(make_user("grace"))
-    stolen = client.post(f"{PASSKEYS}/register", json={"credential": response}, headers=grace)
+    stolen = client.post(f"{PREFIX}/register", json={"credential": response}, headers=grace)
     assert stolen.status_code == 400  # another user's challenge
-    first = client.post(f"{PASSKEYS}/register", json={"credential": response}, headers=ada_headers)
+    first = client.post(f"{PREFIX}/register", json={"credential": response}, headers=ada_headers)
     assert first.status_code == 201
-    again = client.post(f"{PASSKEYS}/register", json={"credential": response}, headers=ada_headers)
+    again = client.post(f"{PREFIX}/register", json={"credential": response}, headers=ada_headers)
     assert again.status_code == 400
     assert "challenge" in again.get_json()["detail"]
 
@@ -112,13 +112,13 @@ def test_registration_challenge_is_single_use_and_the_users_own(
 
 @pytest.mark.parametrize("named", [True, False], ids=["username", "discoverable"])
 def test_login_gives_a_session_with_hwk_amr(client, user, device, ada_passkey, named):
-    options = passkey_login_options(client, "ADA" if named else None)
+    options = login_options(client, "ADA" if named else None)
     if named:
         assert [c["id"] for c in options["allowCredentials"]] == [b64url(ada_passkey.credential_id)]
     else:
         assert options["allowCredentials"] == []
     assert options["userVerification"] == "required"
-    reply = passkey_login(client, device.get(options))
+    reply = login(client, device.get(options))
     assert reply.status_code == 200, reply.get_json()
     assert reply.headers["Cache-Control"] == "no-store"
     pair = reply.get_json()
@@ -132,7 +132,7 @@ def test_login_gives_a_session_with_hwk_amr(client, user, device, ada_passkey, n
 def test_login_options_do_not_tell_who_has_passkeys(client, make_user):
     make_user("nopasskey")
     for name in ("nopasskey", "nobody-here"):
-        first, second = passkey_login_options(client, name), passkey_login_options(client, name)
+        first, second = login_options(client, name), login_options(client, name)
         assert len(first["allowCredentials"]) == 1
         assert first["allowCredentials"] == second["allowCredentials"]
         assert first["challenge"] != second["challenge"]
@@ -146,43 +146,39 @@ def test_disabled_user_is_403_only_with_a_valid_passkey(
         f"/api/v1/users/{user['id']}", json={"is_active": False}, headers=admin_headers
     )
     assert update.status_code == 200
-    reply = passkey_login(client, device.get(passkey_login_options(client, "ada")))
+    reply = login(client, device.get(login_options(client, "ada")))
     assert reply.status_code == 403
-    assert_passkey_login_failed(
-        passkey_login(
-            client, device.get(passkey_login_options(client, "ada"), rp_id="evil.example")
-        )
+    assert_login_failed(
+        login(client, device.get(login_options(client, "ada"), rp_id="evil.example"))
     )
     client.delete(f"/api/v1/users/{user['id']}", headers=admin_headers)
-    assert_passkey_login_failed(passkey_login(client, device.get(passkey_login_options(client))))
+    assert_login_failed(login(client, device.get(login_options(client))))
 
 
 def test_deleting_a_passkey_ends_nothing_else(client, ada_headers, device, ada_passkey, auth):
-    second, _ = passkey_register(
-        client, ada_headers, SoftAuthenticator(origin=PASSKEY_ORIGIN), name="Phone"
-    )
-    pair = passkey_login(client, device.get(passkey_login_options(client))).get_json()
+    second, _ = register(client, ada_headers, SoftAuthenticator(origin=ORIGIN), name="Phone")
+    pair = login(client, device.get(login_options(client))).get_json()
     bearer = auth.bearer(pair["access_token"])
-    ids = {p["name"]: p["id"] for p in client.get(PASSKEYS, headers=bearer).get_json()}
-    assert client.delete(f"{PASSKEYS}/{ids['Laptop']}", headers=bearer).status_code == 204
+    ids = {p["name"]: p["id"] for p in client.get(PREFIX, headers=bearer).get_json()}
+    assert client.delete(f"{PREFIX}/{ids['Laptop']}", headers=bearer).status_code == 204
     # The session the deleted passkey opened lives on, and so do the other passkey and tokens.
     assert client.get("/api/v1/users/me", headers=bearer).status_code == 200
     assert client.get("/api/v1/users/me", headers=ada_headers).status_code == 200
-    assert [p["name"] for p in client.get(PASSKEYS, headers=bearer).get_json()] == ["Phone"]
-    assert_passkey_login_failed(passkey_login(client, device.get(passkey_login_options(client))))
-    assert client.delete(f"{PASSKEYS}/{ids['Laptop']}", headers=bearer).status_code == 404
+    assert [p["name"] for p in client.get(PREFIX, headers=bearer).get_json()] == ["Phone"]
+    assert_login_failed(login(client, device.get(login_options(client))))
+    assert client.delete(f"{PREFIX}/{ids['Laptop']}", headers=bearer).status_code == 404
 
 
 def test_a_passkey_of_another_user_cannot_be_deleted(
     client, auth, make_user, ada_headers, ada_passkey
 ):
     grace = auth.headers_for(make_user("grace"))
-    mine = client.get(PASSKEYS, headers=ada_headers).get_json()[0]["id"]
+    mine = client.get(PREFIX, headers=ada_headers).get_json()[0]["id"]
     for passkey_id in (mine, 999999, 2**40):
-        reply = client.delete(f"{PASSKEYS}/{passkey_id}", headers=grace)
+        reply = client.delete(f"{PREFIX}/{passkey_id}", headers=grace)
         assert reply.status_code == 404
         assert reply.mimetype == "application/problem+json"
-    assert len(client.get(PASSKEYS, headers=ada_headers).get_json()) == 1
+    assert len(client.get(PREFIX, headers=ada_headers).get_json()) == 1
 
 
 GARBAGE = [
@@ -243,32 +239,28 @@ GARBAGE = [
 
 @pytest.mark.parametrize("body", GARBAGE)
 def test_garbage_credentials_are_problems_not_500s(client, ada_headers, ada_passkey, body):
-    for path, headers in ((f"{PASSKEYS}/login", {}), (f"{PASSKEYS}/register", ada_headers)):
+    for path, headers in ((f"{PREFIX}/login", {}), (f"{PREFIX}/register", ada_headers)):
         reply = client.post(path, json=body, headers=headers)
         assert reply.status_code in (400, 401, 422), (path, reply.status_code, reply.get_data())
         assert reply.mimetype == "application/problem+json"
-    assert len(client.get(PASSKEYS, headers=ada_headers).get_json()) == 1
+    assert len(client.get(PREFIX, headers=ada_headers).get_json()) == 1
 
 
 def test_garbage_with_a_live_challenge_spends_it(app, client, device, ada_passkey):
-    options = passkey_login_options(client, "ada")
+    options = login_options(client, "ada")
     assertion = device.get(options)
     broken = {**assertion, "response": {**assertion["response"], "signature": b64url(b"junk")}}
-    assert_passkey_login_failed(passkey_login(client, broken))
-    assert_passkey_login_failed(
-        passkey_login(client, assertion)
-    )  # the challenge went with the attempt
+    assert_login_failed(login(client, broken))
+    assert_login_failed(login(client, assertion))  # the challenge went with the attempt
     with app.app_context():
         live = select(func.count()).where(PasskeyChallenge.used_at.is_(None))
         assert db.session.execute(live.select_from(PasskeyChallenge)).scalar_one() == 0
 
 
 def test_prune_deletes_spent_and_expired_challenges_only(app, runner, client, device, ada_passkey):
-    assert (
-        passkey_login(client, device.get(passkey_login_options(client, "ada"))).status_code == 200
-    )
-    passkey_login_options(client)  # live: stays
-    expired = passkey_login_options(client)
+    assert login(client, device.get(login_options(client, "ada"))).status_code == 200
+    login_options(client)  # live: stays
+    expired = login_options(client)
     with app.app_context():
         row = db.session.get(PasskeyChallenge, digest(unb64url(expired["challenge"])))
         row.expires_at = utcnow() - timedelta(seconds=1)
@@ -284,12 +276,8 @@ def test_prune_deletes_spent_and_expired_challenges_only(app, runner, client, de
 
 def test_passkey_logins_are_audited(client, device, ada_passkey, caplog):
     caplog.set_level(logging.INFO, logger="authsvc.audit")
-    assert (
-        passkey_login(client, device.get(passkey_login_options(client, "ada"))).status_code == 200
-    )
-    assert_passkey_login_failed(
-        passkey_login(client, device.get(passkey_login_options(client), rp_id="evil.example"))
-    )
+    assert login(client, device.get(login_options(client, "ada"))).status_code == 200
+    assert_login_failed(login(client, device.get(login_options(client), rp_id="evil.example")))
     records = [r for r in caplog.records if r.name == "authsvc.audit"]
     assert [(r.event, r.method) for r in records if r.event.startswith("login.")] == [
         ("login.success", "passkey"),
@@ -318,16 +306,14 @@ def test_passkey_logins_are_counted_and_rate_limited(client, device, ada_passkey
         return found[0] if found else 0.0
 
     before = count("success"), count("invalid_credentials"), count("rate_limited")
-    options = [passkey_login_options(client, "ada") for _ in range(3)]
-    limited = client.post(f"{PASSKEYS}/login/options", json={})
+    options = [login_options(client, "ada") for _ in range(3)]
+    limited = client.post(f"{PREFIX}/login/options", json={})
     assert limited.status_code == 429 and "Retry-After" in limited.headers
     assert limited.mimetype == "application/problem+json"
-    assert passkey_login(client, device.get(options[0])).status_code == 200
-    assert_passkey_login_failed(
-        passkey_login(client, device.get(options[1], origin="http://evil.example"))
-    )
-    assert passkey_login(client, device.get(options[2])).status_code == 200
-    assert passkey_login(client, device.get(options[2])).status_code == 429
+    assert login(client, device.get(options[0])).status_code == 200
+    assert_login_failed(login(client, device.get(options[1], origin="http://evil.example")))
+    assert login(client, device.get(options[2])).status_code == 200
+    assert login(client, device.get(options[2])).status_code == 429
     after = count("success"), count("invalid_credentials"), count("rate_limited")
     assert [a - b for a, b in zip(after, before, strict=True)] == [2, 1, 1]
 
@@ -336,7 +322,7 @@ def test_passkey_logins_are_counted_and_rate_limited(client, device, ada_passkey
 def test_credential_ids_longer_than_webauthn_allows_are_refused(
     client, ada_headers, device, length
 ):
-    options = client.post(f"{PASSKEYS}/register/options", headers=ada_headers).get_json()
+    options = client.post(f"{PREFIX}/register/options", headers=ada_headers).get_json()
     made = Credential(
         credential_id=bytes([7]) * length,
         private_key=ec.generate_private_key(ec.SECP256R1()),
@@ -344,17 +330,17 @@ def test_credential_ids_longer_than_webauthn_allows_are_refused(
         user_handle=unb64url(options["user"]["id"]),
     )
     response, _ = device.create(options, reuse=made)
-    reply = client.post(f"{PASSKEYS}/register", json={"credential": response}, headers=ada_headers)
+    reply = client.post(f"{PREFIX}/register", json={"credential": response}, headers=ada_headers)
     assert reply.status_code == (201 if length == 1023 else 400), reply.get_json()
 
 
 def test_an_mfa_user_logs_in_with_a_passkey_without_a_code(client, mfa, user, device):
     """A passkey with user verification is two factors: no TOTP after it."""
     enrolled = mfa.enable(user)
-    reply, _ = passkey_register(client, enrolled.headers, device)
+    reply, _ = register(client, enrolled.headers, device)
     assert reply.status_code == 201, reply.get_json()
     mfa.mfa_token(user)  # the control: the password alone answers 403 mfa-required
-    passkey = passkey_login(client, device.get(passkey_login_options(client, "ada")))
+    passkey = login(client, device.get(login_options(client, "ada")))
     assert passkey.status_code == 200, passkey.get_json()
     assert claims_of(passkey.get_json()["access_token"])["amr"] == ["hwk", "mfa"]
 
@@ -383,7 +369,7 @@ UNUSABLE_KEYS = {
 def test_a_public_key_that_cannot_verify_is_refused_at_registration(
     client, ada_headers, device, cose
 ):
-    options = client.post(f"{PASSKEYS}/register/options", headers=ada_headers).get_json()
+    options = client.post(f"{PREFIX}/register/options", headers=ada_headers).get_json()
     made = BrokenKeyCredential(
         credential_id=os.urandom(32),
         private_key=ec.generate_private_key(ec.SECP256R1()),
@@ -394,16 +380,11 @@ def test_a_public_key_that_cannot_verify_is_refused_at_registration(
     if cose is None:  # the control: the same path with the credential's real key
         made.cose = cbor2.loads(Credential.cose_public_key(made))
     response, _ = device.create(options, reuse=made)
-    reply = client.post(f"{PASSKEYS}/register", json={"credential": response}, headers=ada_headers)
+    reply = client.post(f"{PREFIX}/register", json={"credential": response}, headers=ada_headers)
     if cose is None:
         assert reply.status_code == 201, reply.get_json()
-        assert (
-            passkey_login(
-                client, device.get(passkey_login_options(client, "ada"), made)
-            ).status_code
-            == 200
-        )
+        assert login(client, device.get(login_options(client, "ada"), made)).status_code == 200
         return
     assert reply.status_code == 400, reply.get_json()
     assert reply.mimetype == "application/problem+json"
-    assert client.get(PASSKEYS, headers=ada_headers).get_json() == []
+    assert client.get(PREFIX, headers=ada_headers).get_json() == []

@@ -1,9 +1,11 @@
-"""HTTP hygiene: headers on every response, bodies over the limit, ids out of range
-answered like missing ones."""
+"""HTTP hygiene: headers on every response, errors from every layer as problems,
+production refusing weak keys, ids out of range answered like missing ones."""
 
 import pytest
 
-from tests.helpers import LOGIN, ME, PASSWORD, USERS, assert_problem
+from authsvc import create_app
+from config import DEV_SECRET_KEY
+from tests.helpers import LOGIN, ME, PASSWORD, REGISTER, USERS, assert_problem
 
 
 @pytest.mark.parametrize("path", ["/health", ME, LOGIN, "/api/v1/nope", "/openapi.json"])
@@ -31,6 +33,18 @@ def test_docs_pages_have_a_csp_that_allows_only_the_apps_own_assets(client, path
     assert "https://" not in page.replace("https://github.com", "")  # no CDN
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/api/v1/nope", 404),
+        ("DELETE", "/health", 405),
+        ("GET", REGISTER, 405),
+    ],
+)
+def test_routing_errors_are_problems(client, method, path, status):
+    assert_problem(client.open(path, method=method), status)
+
+
 def test_body_over_64_kib_is_413_problem(client):
     response = client.post(LOGIN, data="x" * (64 * 1024 + 1), content_type="application/json")
     assert_problem(response, 413)
@@ -56,3 +70,37 @@ def test_user_id_beyond_any_row_is_403_for_non_admins(client, auth, user):
         f"{USERS}/{2**31}", json={"full_name": "X"}, headers=auth.headers_for(user)
     )
     assert_problem(response, 403)
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (None, "development key"),
+        (DEV_SECRET_KEY, "development key"),
+        ("short-but-not-dev", "at least 32 bytes"),
+        ("\u00e9" * 15, "at least 32 bytes"),  # 15 characters, 30 bytes
+    ],
+)
+def test_production_refuses_a_weak_secret_key(database_url, monkeypatch, key, message):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    settings = {"APP_ENV": "production", "SQLALCHEMY_DATABASE_URI": database_url}
+    if key is not None:
+        settings["SECRET_KEY"] = key
+    with pytest.raises(RuntimeError, match=message):
+        create_app(settings)
+
+
+def test_production_accepts_a_long_random_key(database_url):
+    app = create_app(
+        {
+            "APP_ENV": "production",
+            "SECRET_KEY": "k" * 32,
+            "JWT_ISSUER": "https://auth.example.com",
+            # Its own database: its keys, sealed with its own SECRET_KEY, stay there.
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            "SMTP_HOST": "mail.example",
+        }
+    )
+    assert app.config["JWT_ALGORITHM"] == "ES256"
+    assert app.config["BCRYPT_HANDLE_LONG_PASSWORDS"] is True
+    assert app.config["MAX_CONTENT_LENGTH"] == 64 * 1024

@@ -11,14 +11,14 @@ import time_machine
 
 from authsvc.models import utcnow
 from testing.softauthn import SoftAuthenticator, b64url
-from tests.helpers import (
-    PASSKEY_ORIGIN,
+from tests.helpers import claims_of
+from tests.passkey_flows import (
+    ORIGIN,
     PASSKEY_SETTINGS,
-    assert_passkey_login_failed,
-    claims_of,
-    passkey_login,
-    passkey_login_options,
-    passkey_register,
+    assert_login_failed,
+    login,
+    login_options,
+    register,
 )
 
 
@@ -30,9 +30,9 @@ def app_settings():
 @pytest.mark.parametrize("count", [None, 0], ids=["counting", "counterless"])
 def test_replayed_assertion_is_refused(client, device, ada_passkey, count):
     """With a counterless passkey (always 0) only the spent challenge stops a replay."""
-    assertion = device.get(passkey_login_options(client, "ada"), sign_count=count)
-    assert passkey_login(client, assertion).status_code == 200
-    assert_passkey_login_failed(passkey_login(client, assertion))
+    assertion = device.get(login_options(client, "ada"), sign_count=count)
+    assert login(client, assertion).status_code == 200
+    assert_login_failed(login(client, assertion))
 
 
 @pytest.mark.parametrize(
@@ -41,71 +41,57 @@ def test_replayed_assertion_is_refused(client, device, ada_passkey, count):
     ids=["control", "wrong-origin", "wrong-rp-id", "no-user-verification"],
 )
 def test_assertion_must_match_origin_rp_id_and_verify_the_user(client, device, ada_passkey, bend):
-    reply = passkey_login(client, device.get(passkey_login_options(client, "ada"), **bend))
+    reply = login(client, device.get(login_options(client, "ada"), **bend))
     if not bend:
         assert reply.status_code == 200, reply.get_json()
     else:
-        assert_passkey_login_failed(reply)
+        assert_login_failed(reply)
 
 
 def test_signature_counter_must_not_go_backwards(client, device, ada_passkey):
-    assert (
-        passkey_login(client, device.get(passkey_login_options(client), sign_count=5)).status_code
-        == 200
-    )
-    assert_passkey_login_failed(
-        passkey_login(client, device.get(passkey_login_options(client), sign_count=3))
-    )
-    assert_passkey_login_failed(
-        passkey_login(client, device.get(passkey_login_options(client), sign_count=5))
-    )
-    assert (
-        passkey_login(client, device.get(passkey_login_options(client), sign_count=6)).status_code
-        == 200
-    )
+    assert login(client, device.get(login_options(client), sign_count=5)).status_code == 200
+    assert_login_failed(login(client, device.get(login_options(client), sign_count=3)))
+    assert_login_failed(login(client, device.get(login_options(client), sign_count=5)))
+    assert login(client, device.get(login_options(client), sign_count=6)).status_code == 200
 
 
 def test_a_zero_counter_may_stay_zero(client, device, ada_passkey):
     """Synced passkeys often keep no counter (always 0); that is no replay."""
     for _ in range(2):
-        assertion = device.get(passkey_login_options(client), sign_count=0)
-        assert passkey_login(client, assertion).status_code == 200
+        assertion = device.get(login_options(client), sign_count=0)
+        assert login(client, assertion).status_code == 200
 
 
 @pytest.mark.parametrize("age", [timedelta(minutes=4, seconds=50), timedelta(minutes=5, seconds=1)])
 def test_challenge_dies_after_five_minutes(client, device, ada_passkey, age):
-    options = passkey_login_options(client, "ada")
+    options = login_options(client, "ada")
     with time_machine.travel(utcnow() + age, tick=False):
-        reply = passkey_login(client, device.get(options))
+        reply = login(client, device.get(options))
     if age < timedelta(minutes=5):
         assert reply.status_code == 200, reply.get_json()
     else:
-        assert_passkey_login_failed(reply)
+        assert_login_failed(reply)
 
 
 def test_another_users_credential_does_not_answer_their_challenge(
     client, auth, make_user, device, ada_passkey
 ):
     grace = make_user("grace")
-    graces_device = SoftAuthenticator(origin=PASSKEY_ORIGIN)
-    reply, _ = passkey_register(client, auth.headers_for(grace), graces_device)
+    graces_device = SoftAuthenticator(origin=ORIGIN)
+    reply, _ = register(client, auth.headers_for(grace), graces_device)
     assert reply.status_code == 201
     # Grace's passkey against a challenge issued for ada: refused.
-    assert_passkey_login_failed(
-        passkey_login(client, graces_device.get(passkey_login_options(client, "ada")))
-    )
+    assert_login_failed(login(client, graces_device.get(login_options(client, "ada"))))
     # The control: grace's passkey on her own challenge, and ada's on hers.
-    ok = passkey_login(client, graces_device.get(passkey_login_options(client, "grace")))
+    ok = login(client, graces_device.get(login_options(client, "grace")))
     assert claims_of(ok.get_json()["access_token"])["sub"] == str(grace["id"])
-    assert (
-        passkey_login(client, device.get(passkey_login_options(client, "ada"))).status_code == 200
-    )
+    assert login(client, device.get(login_options(client, "ada"))).status_code == 200
 
 
 def test_user_handle_must_be_the_credentials(client, device, ada_passkey):
-    assertion = device.get(passkey_login_options(client))
+    assertion = device.get(login_options(client))
     assertion["response"]["userHandle"] = b64url(b"someone else")
-    assert_passkey_login_failed(passkey_login(client, assertion))
+    assert_login_failed(login(client, assertion))
 
 
 def race(app, assertions):
@@ -116,7 +102,7 @@ def race(app, assertions):
     def spend(assertion):
         with app.test_client() as own:
             barrier.wait()
-            statuses.append(passkey_login(own, assertion).status_code)
+            statuses.append(login(own, assertion).status_code)
 
     threads = [threading.Thread(target=spend, args=(a,)) for a in assertions]
     for thread in threads:
@@ -128,11 +114,11 @@ def race(app, assertions):
 
 def test_two_spenders_of_one_challenge_exactly_one_wins(app, client, device, ada_passkey):
     """A counterless assertion sent twice at once: only the challenge's UPDATE decides."""
-    assertion = device.get(passkey_login_options(client, "ada"), sign_count=0)
+    assertion = device.get(login_options(client, "ada"), sign_count=0)
     assert race(app, [assertion, assertion]) == [200, 401]
 
 
 def test_assertions_with_one_count_exactly_one_wins(app, client, device, ada_passkey):
     """Six challenges, one counter value, at once: the counter's UPDATE decides."""
-    assertions = [device.get(passkey_login_options(client), sign_count=7) for _ in range(6)]
+    assertions = [device.get(login_options(client), sign_count=7) for _ in range(6)]
     assert race(app, assertions) == [200] + [401] * 5

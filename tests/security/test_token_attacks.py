@@ -153,6 +153,23 @@ def test_deactivated_users_tokens_are_401_even_with_a_live_session(app, client, 
     assert_problem(use_logout(client, pair["refresh_token"]), 401, INVALID_TOKEN)
 
 
+def test_revoked_session_tokens_are_401(client, auth, pair):
+    assert use_logout(client, pair["refresh_token"]).status_code == 200
+    assert_problem(use_access(client, pair["access_token"]), 401, INVALID_TOKEN)
+    assert_problem(use_refresh(client, pair["refresh_token"]), 401, INVALID_TOKEN)
+    # Repeating the logout of one's own (ended) session is harmless.
+    assert use_logout(client, pair["refresh_token"]).status_code == 200
+
+
+def test_logout_all_revokes_tokens_issued_before_it(client, auth, pair):
+    other = auth.login("ada")
+    response = client.post(LOGOUT_ALL, headers=auth.bearer(other["access_token"]))
+    assert response.status_code == 200
+    for tokens in (pair, other):
+        assert_problem(use_access(client, tokens["access_token"]), 401, INVALID_TOKEN)
+        assert_problem(use_refresh(client, tokens["refresh_token"]), 401, INVALID_TOKEN)
+
+
 # (Authorization header, the challenge of the 401): another scheme is no Bearer
 # token, so no error code (RFC 6750 section 3.1); a broken Bearer token is invalid.
 HEADERS = [

@@ -149,6 +149,13 @@ def test_admin_list_bad_query_is_422_keyed_by_parameter(client, auth, admin, que
     assert field in body["errors"]
 
 
+def test_non_admin_cannot_list_or_create(client, auth, user):
+    headers = auth.headers_for(user)
+    assert_problem(client.get(USERS, headers=headers), 403)
+    body = {"email": "x@example.com", "username": "xavier", "password": NEW_PASSWORD}
+    assert_problem(client.post(USERS, json=body, headers=headers), 403)
+
+
 def test_admin_creates_user(client, auth, admin):
     body = {
         "email": "Some.One@Example.com",
@@ -171,6 +178,17 @@ def test_admin_creates_user(client, auth, admin):
     assert_problem(again, 409)
     weak = {**body, "email": "w@example.com", "username": "weak", "password": "12345678"}
     assert_problem(client.post(USERS, json=weak, headers=auth.headers_for(admin)), 422)
+
+
+def test_get_user_admin_or_self(client, auth, admin, user, make_user):
+    other = make_user("bob")
+    admin_headers, user_headers = auth.headers_for(admin), auth.headers_for(user)
+    assert client.get(f"{USERS}/{user['id']}", headers=admin_headers).status_code == 200
+    assert client.get(f"{USERS}/{user['id']}", headers=user_headers).status_code == 200
+    assert_problem(client.get(f"{USERS}/{other['id']}", headers=user_headers), 403)
+    assert_problem(client.get(f"{USERS}/999999", headers=user_headers), 403)
+    assert_problem(client.get(f"{USERS}/999999", headers=admin_headers), 404)
+    assert_problem(client.get(f"{USERS}/99999999999999999999", headers=admin_headers), 404)
 
 
 def test_admin_update_password_and_deactivation_end_sessions(client, auth, admin, user):
@@ -247,6 +265,15 @@ def test_admin_revokes_user_sessions(client, auth, admin, user):
         assert_problem(client.get(ME, headers=auth.bearer(pair["access_token"])), 401)
     assert_problem(client.delete(f"{USERS}/999999/sessions", headers=headers), 404)
     assert client.get(SESSIONS, headers=headers).status_code == 200
+
+
+def test_deactivated_users_token_is_refused_everywhere(client, auth, admin, user):
+    headers = auth.headers_for(user)
+    client.patch(
+        f"{USERS}/{user['id']}", json={"is_active": False}, headers=auth.headers_for(admin)
+    )
+    for method, url in (("get", ME), ("get", SESSIONS), ("get", f"{USERS}/{user['id']}")):
+        assert_problem(getattr(client, method)(url, headers=headers), 401)
 
 
 def test_two_admins_demoting_each_other_at_once_leave_one(app, auth, admin, make_user):

@@ -3,12 +3,13 @@
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from testing.live_server import ROOT, LiveServer, migrate
+from testing.live_server import LiveServer, migrate
 
-README = ROOT / "README.md"
+README = Path(__file__).resolve().parent.parent / "README.md"
 MARKER = "@@@ step done @@@"
 
 
