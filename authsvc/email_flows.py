@@ -6,7 +6,7 @@ an acknowledged request never loses its mail and a failed one sends none.
 
 from flask import current_app
 
-from . import audit, email_tokens, mail, mfa, passwords, sessions
+from . import audit, email_tokens, mail, mfa, mfa_login, passwords, sessions
 from .errors import (
     EmailUnverified,
     InvalidEmailToken,
@@ -56,8 +56,8 @@ def reset_password(token, password, mfa_code=None):
     Order matters: the token is looked at (not spent), the second factor and
     the password policy are checked, and only then is the token spent, by one
     conditional UPDATE (so two concurrent resets cannot both win), in the same
-    transaction as the new password, the voiding of other reset tokens, the
-    end of every session and the notice.
+    transaction as the new password, what a password change ends
+    (`password_changed`), the end of every session and the notice.
     """
     found = email_tokens.find(token, email_tokens.RESET)
     user = db.session.get(User, found.user_id) if found is not None else None
@@ -73,9 +73,8 @@ def reset_password(token, password, mfa_code=None):
         db.session.rollback()
         raise InvalidEmailToken()
     user.password_hash = new_hash
-    email_tokens.void(user.id, email_tokens.RESET)
+    password_changed(user, notice="password_reset")
     revoked = sessions.revoke_all_sessions(user.id)
-    mail.notify(user, "password_reset")
     db.session.commit()
     audit.record("password.reset", user_id=user.id, sessions_revoked=revoked)
     return user
@@ -116,10 +115,15 @@ def require_verified_email(user, login):
         raise EmailUnverified()
 
 
-def password_changed(user):
-    """A changed password voids every reset link, and the user is told (caller commits)."""
+def password_changed(user, notice="password_changed"):
+    """What a new password ends besides sessions (caller commits).
+
+    Every reset link, and every MFA login still waiting for its code (begun
+    with the old password); the user is told by the `notice` mail.
+    """
     email_tokens.void(user.id, email_tokens.RESET)
-    mail.notify(user, "password_changed")
+    mfa_login.end_pending(user.id)
+    mail.notify(user, notice)
 
 
 def email_changed(user, old_email):

@@ -17,7 +17,7 @@ from authsvc.extensions import db
 from authsvc.mail import sender
 from authsvc.models import OutboxMail, User, utcnow
 from testing.smtp_sink import SmtpSink
-from tests.helpers import LOGIN, ME, PASSWORD, REFRESH, assert_problem
+from tests.helpers import LOGIN, ME, PASSWORD, REFRESH, STEP, assert_problem
 
 AUTH = "/api/v1/auth"
 FORGOT = f"{AUTH}/password/forgot"
@@ -386,3 +386,17 @@ def test_reset_of_an_mfa_account_needs_its_second_factor_and_keeps_the_token(
     # Control: the same token, with a valid code, resets (it was not spent above).
     body = {"token": token, "password": NEW_PASSWORD, "mfa_code": enrolled.code()}
     assert client.post(RESET, json=body).status_code == 200
+
+
+def test_a_password_reset_ends_mfa_logins_begun_before_it(client, mfa, user, deliver, sink):
+    enrolled = mfa.enable(user)
+    stolen = mfa.mfa_token(user)  # an attacker with the password, waiting for a code
+    token = reset_token(client, deliver, sink)
+    body = {"token": token, "password": NEW_PASSWORD, "mfa_code": enrolled.code()}
+    assert client.post(RESET, json=body).status_code == 200
+    mfa.clock.shift(STEP)  # past the code the reset spent
+    assert_problem(mfa.verify(stolen, enrolled.code()), 401)
+    # Control: the same code finishes a login begun after the reset, with the new password.
+    fresh = mfa.login(user, NEW_PASSWORD)
+    assert fresh.status_code == 403, fresh.get_json()
+    assert mfa.verify(fresh.get_json()["mfa_token"], enrolled.code()).status_code == 200

@@ -206,6 +206,57 @@ def test_a_deactivated_user_cannot_finish_the_login(mfa, client, user, admin):
     refused(mfa.verify(token, enrolled.code()))
 
 
+NEW_PASSWORD = "a-brand-new-passphrase"
+
+
+def mfa_token_for(mfa, user, password):
+    reply = mfa.login(user, password)
+    assert reply.status_code == 403, reply.get_json()
+    return reply.get_json()["mfa_token"]
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+@pytest.mark.parametrize(
+    "change, ended",
+    [
+        ({"password": NEW_PASSWORD, "current_password": PASSWORD}, True),
+        ({"full_name": "Ada King"}, False),  # control: no password change
+    ],
+)
+def test_a_password_change_ends_mfa_logins_begun_before_it(
+    mfa, client, user, method, change, ended
+):
+    enrolled = mfa.enable(user)
+    stolen = mfa.mfa_token(user)  # an attacker with the password, waiting for a code
+    reply = getattr(client, method)(ME, json=change, headers=enrolled.headers)
+    assert reply.status_code == 200, reply.get_json()
+    if not ended:
+        assert mfa.verify(stolen, enrolled.code()).status_code == 200
+        return
+    refused(mfa.verify(stolen, enrolled.code()))
+    # The refusal is the token's: the same code finishes a login begun after the change.
+    fresh = mfa_token_for(mfa, user, NEW_PASSWORD)
+    assert mfa.verify(fresh, enrolled.code()).status_code == 200
+
+
+def test_an_admins_password_change_ends_mfa_logins_begun_before_it(
+    mfa, client, user, admin, make_user
+):
+    enrolled = mfa.enable(user)
+    other = mfa.enable(make_user("bob"))
+    stolen = mfa.mfa_token(user)
+    untouched = mfa.mfa_token(other.user)  # control: another user's pending login
+    admin_headers = bearer(mfa.tokens(admin)["access_token"])
+    reply = client.patch(
+        f"{USERS}/{user['id']}", json={"password": NEW_PASSWORD}, headers=admin_headers
+    )
+    assert reply.status_code == 200, reply.get_json()
+    refused(mfa.verify(stolen, enrolled.code()))
+    assert mfa.verify(untouched, other.code()).status_code == 200
+    fresh = mfa_token_for(mfa, user, NEW_PASSWORD)
+    assert mfa.verify(fresh, enrolled.code()).status_code == 200
+
+
 # --- recovery codes and lockout ----------------------------------------------------
 
 
