@@ -43,6 +43,27 @@ def _secret(factor):
     return crypto.decrypt(factor.secret_encrypted, SECRET_PURPOSE).decode()
 
 
+def reencrypt_secrets():
+    """Seal every TOTP secret (pending or on) under the current SECRET_KEY; commits and
+    returns how many changed.
+
+    Raises crypto.DecryptionError if a secret opens with none of SECRET_KEY and
+    SECRET_KEY_FALLBACKS: nothing is changed then.
+    """
+    changed = 0
+    try:
+        for factor in db.session.scalars(select(TotpFactor).with_for_update()):
+            sealed = crypto.reencrypt(factor.secret_encrypted, SECRET_PURPOSE)
+            if sealed != factor.secret_encrypted:
+                factor.secret_encrypted = sealed
+                changed += 1
+    except crypto.DecryptionError:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return changed
+
+
 def status(user_id):
     """What the user may see of their MFA: on, pending, locked, codes left."""
     factor = _factor(user_id)

@@ -3,7 +3,7 @@
 import click
 from flask.cli import AppGroup
 
-from . import clients, crypto, keys
+from . import clients, crypto, keys, mfa
 from .keyring import KID_SHAPE
 
 keys_cli = AppGroup("keys", help="Signing keys of access tokens (JWKS).")
@@ -58,14 +58,21 @@ def revoke_command(kid):
 
 @keys_cli.command("reencrypt")
 def reencrypt_command():
-    """Seal every private key under the current SECRET_KEY (after rotating it)."""
+    """Seal every private key and TOTP secret under the current SECRET_KEY (after rotating it)."""
     try:
-        changed = keys.reencrypt_all()
+        signing_keys = keys.reencrypt_all()
     except crypto.DecryptionError:
         raise click.ClickException(
-            "a key opens with neither SECRET_KEY nor SECRET_KEY_FALLBACKS; nothing changed"
+            "a signing key opens with neither SECRET_KEY nor SECRET_KEY_FALLBACKS; nothing changed"
         ) from None
-    click.echo(f"Re-encrypted {changed} signing keys")
+    try:
+        totp_secrets = mfa.reencrypt_secrets()
+    except crypto.DecryptionError:
+        raise click.ClickException(
+            f"re-encrypted {signing_keys} signing keys, but a TOTP secret opens with neither "
+            "SECRET_KEY nor SECRET_KEY_FALLBACKS; no TOTP secret changed"
+        ) from None
+    click.echo(f"Re-encrypted {signing_keys} signing keys and {totp_secrets} TOTP secrets")
 
 
 @clients_cli.command("create")

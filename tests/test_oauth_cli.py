@@ -97,3 +97,32 @@ def test_clients_create_list_delete(app, runner):
 def test_clients_create_refuses_a_bad_name(runner):
     result = runner.invoke(clients_cli, ["create", "x" * 101])
     assert result.exit_code == 1 and "1 to 100" in result.output
+
+
+NEW_SECRET_KEY = "a-new-secret-key-0123456789-abcdefghijklmnop"
+
+
+@pytest.mark.parametrize("reencrypt", ["command", "signing-keys-only"])
+def test_keys_reencrypt_keeps_totp_working_once_the_old_secret_is_gone(
+    app, runner, mfa, user, reencrypt
+):
+    """SECRET_KEY replaced as docs/TOKENS.md says: new key, old one as a fallback,
+    `flask keys reencrypt`, fallback dropped. TOTP logins go on; re-encrypting the
+    signing keys alone (the control) leaves TOTP secrets only the old key opens."""
+    enrolled = mfa.enable(user)
+    old = app.config["SECRET_KEY"]
+    app.config.update(SECRET_KEY=NEW_SECRET_KEY, SECRET_KEY_FALLBACKS=[old])
+    if reencrypt == "command":
+        result = runner.invoke(keys_cli, ["reencrypt"])
+        assert result.exit_code == 0, result.output
+        assert "Re-encrypted 2 signing keys and 1 TOTP secrets" in result.output
+    else:
+        with app.app_context():
+            assert keys.reencrypt_all() == 2
+    app.config.update(SECRET_KEY_FALLBACKS=[])
+    reply = mfa.login_with(enrolled)
+    if reencrypt == "command":
+        assert reply.status_code == 200, reply.get_json()
+    else:
+        # No configured secret opens the TOTP secret: the service cannot check a code.
+        assert reply.status_code == 500
