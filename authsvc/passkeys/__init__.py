@@ -3,11 +3,12 @@
 Every options call stores its challenge server-side (`challenges`), as a
 SHA-256 with what it is for and for whom; the answer names it only through the
 challenge the authenticator signed, and spends it with one conditional UPDATE
-(unused and younger than five minutes), so of two requests presenting it
-exactly one goes on. A spent challenge stays spent whether or not the ceremony
-then verifies. `credentials` registers, lists and deletes passkeys; `login`
-verifies assertions and moves each credential's signature counter forward with
-a conditional UPDATE, so two assertions can never both claim the same count.
+(unused and younger than five minutes), committed at once, so of two requests
+presenting it exactly one goes on. A spent challenge stays spent whether or not
+the ceremony then verifies, and no later failure (a 409, a 500) rolls it back.
+`credentials` registers, lists and deletes passkeys; `login` verifies
+assertions and moves each credential's signature counter forward with a
+conditional UPDATE, so two assertions can never both claim the same count.
 
 A passkey login requires user verification (a PIN or biometric on the
 authenticator): possession of the key plus that check are two factors, so the

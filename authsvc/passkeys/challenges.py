@@ -66,9 +66,15 @@ def new_challenge(purpose, user_id=None, user_handle=None, name=None):
 
 
 def spend(challenge, purpose, *conditions):
-    """Mark a live challenge used, atomically; return its row, or None when it is not live."""
+    """Mark a live challenge used, atomically, and commit; return its row, or None when
+    it is not live.
+
+    The spend is committed before anything else happens, so no later failure (a
+    verification error, a 409 from a concurrent registration, a 500) can roll it
+    back and make the challenge live again.
+    """
     now = utcnow()
-    return db.session.execute(
+    spent = db.session.execute(
         update(PasskeyChallenge)
         .where(
             PasskeyChallenge.challenge_hash == digest(challenge),
@@ -81,6 +87,8 @@ def spend(challenge, purpose, *conditions):
         .returning(PasskeyChallenge.user_id, PasskeyChallenge.user_handle, PasskeyChallenge.name)
         .execution_options(synchronize_session=False)
     ).first()
+    db.session.commit()
+    return spent
 
 
 def descriptor(passkey):

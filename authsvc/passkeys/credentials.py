@@ -98,19 +98,16 @@ def register(user, credential, name=None):
             require_user_verification=True,
         )
     except MALFORMED as error:
-        db.session.commit()  # the challenge stays spent
         audit.failure("passkey.register_failure", user_id=user.id, reason=reason(error))
         raise PasskeyRejected(f"Passkey registration failed: {reason(error)}") from None
     problem = _unusable_public_key(verified.credential_public_key)
     if problem:
-        db.session.commit()  # the challenge stays spent
         audit.failure("passkey.register_failure", user_id=user.id, reason=problem)
         raise PasskeyRejected(f"Passkey registration failed: {problem}")
     if len(verified.credential_id) > MAX_CREDENTIAL_ID:
-        db.session.commit()
         raise PasskeyRejected("Passkey registration failed: credential id over 1023 bytes")
     if _registered(verified.credential_id):
-        db.session.commit()
+        db.session.rollback()
         raise Conflict("This passkey is already registered")
     passkey = Passkey(
         user_id=user.id,
@@ -128,7 +125,7 @@ def register(user, credential, name=None):
     try:
         db.session.commit()
     except IntegrityError:  # registered by a concurrent request since the check
-        db.session.rollback()
+        db.session.rollback()  # the passkey row only: the challenge's spend is committed
         raise Conflict("This passkey is already registered") from None
     audit.record("passkey.register", user_id=user.id, passkey_id=passkey.id)
     return passkey

@@ -75,8 +75,8 @@ def login_options(login=None):
 
 
 def _refuse(why, user_id=None, error=PasskeyLoginFailed):
-    """Commit what was spent, audit the failure and raise `error`."""
-    db.session.commit()
+    """Audit the failure and raise `error` (a challenge spent is committed already)."""
+    db.session.rollback()
     audit.failure("login.failure", user_id=user_id, method="passkey", reason=why)
     raise error()
 

@@ -15,6 +15,7 @@ from tests.helpers import claims_of
 from tests.passkey_flows import (
     ORIGIN,
     PASSKEY_SETTINGS,
+    PREFIX,
     assert_login_failed,
     login,
     login_options,
@@ -122,3 +123,69 @@ def test_assertions_with_one_count_exactly_one_wins(app, client, device, ada_pas
     """Six challenges, one counter value, at once: the counter's UPDATE decides."""
     assertions = [device.get(login_options(client), sign_count=7) for _ in range(6)]
     assert race(app, assertions) == [200] + [401] * 5
+
+
+# --- registration: one challenge, one passkey -----------------------------------
+
+
+def register_race(app, headers, responses):
+    """POST each registration response from its own thread, released together."""
+    barrier = threading.Barrier(len(responses))
+    statuses = []
+
+    def spend(response):
+        with app.test_client() as own:
+            barrier.wait()
+            reply = own.post(f"{PREFIX}/register", json={"credential": response}, headers=headers)
+            statuses.append(reply.status_code)
+
+    threads = [threading.Thread(target=spend, args=(r,)) for r in responses]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(statuses)
+
+
+def registration_options(client, headers):
+    reply = client.post(f"{PREFIX}/register/options", json={}, headers=headers)
+    assert reply.status_code == 200, reply.get_json()
+    return reply.get_json()
+
+
+@pytest.mark.parametrize("credentials", ["one", "two"])
+def test_two_registrations_with_one_challenge_exactly_one_wins(
+    app, client, ada_headers, device, credentials
+):
+    """The same answer twice at once, or two new credentials over one challenge: one 201."""
+    options = registration_options(client, ada_headers)
+    first, _ = device.create(options)
+    second = first if credentials == "one" else device.create(options)[0]
+    assert register_race(app, ada_headers, [first, second]) == [201, 400]
+    assert len(client.get(PREFIX, headers=ada_headers).get_json()) == 1
+
+
+@pytest.mark.parametrize("race", [False, True], ids=["control", "lost-race"])
+def test_a_registration_refused_with_409_keeps_its_challenge_spent(
+    client, ada_headers, device, monkeypatch, race
+):
+    """A credential registered by a concurrent request between the check and the
+    insert (simulated: the check says "not yet") is a 409 whose rollback used to
+    restore the challenge: a second credential over it then registered (201)."""
+    taken, taken_credential = register(client, ada_headers, device)
+    assert taken.status_code == 201
+    options = registration_options(client, ada_headers)
+    if race:
+        monkeypatch.setattr("authsvc.passkeys.credentials._registered", lambda _id: False)
+        replay, _ = device.create(options, reuse=taken_credential)
+        reply = client.post(f"{PREFIX}/register", json={"credential": replay}, headers=ada_headers)
+        assert reply.status_code == 409, reply.get_json()
+        monkeypatch.undo()
+    fresh, _ = device.create(options)
+    reply = client.post(f"{PREFIX}/register", json={"credential": fresh}, headers=ada_headers)
+    if race:
+        assert reply.status_code == 400, reply.get_json()
+        assert "challenge" in reply.get_json()["detail"]
+        assert len(client.get(PREFIX, headers=ada_headers).get_json()) == 1
+    else:  # the challenge, never presented, registers the fresh credential
+        assert reply.status_code == 201, reply.get_json()
