@@ -155,6 +155,31 @@ def test_disabled_user_is_403_only_with_a_valid_passkey(
     assert_login_failed(login(client, device.get(login_options(client))))
 
 
+@pytest.mark.parametrize("verified", [True, False], ids=["verified", "unverified"])
+def test_email_verification_required_refuses_an_unverified_users_passkey(
+    app, client, auth, make_user, verified
+):
+    """As a password login: with EMAIL_VERIFICATION_REQUIRED an unverified user's
+    genuine passkey is 403 email-unverified (a bad one stays the one 401); a
+    verified user's passkey logs in (the control)."""
+    who = make_user("grace", email_verified=verified)
+    device = SoftAuthenticator(origin=ORIGIN)
+    registered, _ = register(client, auth.headers_for(who), device)
+    assert registered.status_code == 201, registered.get_json()
+    app.config["EMAIL_VERIFICATION_REQUIRED"] = True
+    bad = login(client, device.get(login_options(client, "grace"), rp_id="evil.example"))
+    assert_login_failed(bad)
+    reply = login(client, device.get(login_options(client, "grace")))
+    if verified:
+        assert reply.status_code == 200, reply.get_json()
+        assert claims_of(reply.get_json()["access_token"])["amr"] == ["hwk", "mfa"]
+        return
+    assert reply.status_code == 403
+    assert reply.mimetype == "application/problem+json"
+    assert reply.get_json()["type"] == "urn:authsvc:problem:email-unverified"
+    assert "access_token" not in reply.get_json()
+
+
 def test_deleting_a_passkey_ends_nothing_else(client, ada_headers, device, ada_passkey, auth):
     second, _ = register(client, ada_headers, SoftAuthenticator(origin=ORIGIN), name="Phone")
     pair = login(client, device.get(login_options(client))).get_json()

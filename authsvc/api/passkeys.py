@@ -89,7 +89,12 @@ def login_options(data):
 @blp.arguments(PasskeyLoginSchema, example=ex.PASSKEY_ASSERTION)
 @blp.response(200, TokenPairSchema, example=ex.TOKEN_PAIR)
 @blp.problem(401, LOGIN_FAILED, detail=passkeys.PasskeyLoginFailed.detail)
-@blp.problem(403, "Account disabled (only said when the passkey verifies)")
+@blp.problem(
+    403,
+    "Account disabled; or, with EMAIL_VERIFICATION_REQUIRED, the email is not verified: "
+    "`type` `urn:authsvc:problem:email-unverified` (either only said when the passkey verifies)",
+    detail="Account is disabled",
+)
 def login(data):
     """Log in with a passkey: a new session whose tokens carry amr ["hwk", "mfa"]"""
     return passkeys.login(data["credential"], client()).started.tokens
