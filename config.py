@@ -80,6 +80,7 @@ class Config:
         self.REGISTER_RATE_LIMIT = env_str("REGISTER_RATE_LIMIT", "10 per minute")
         self.REFRESH_RATE_LIMIT = env_str("REFRESH_RATE_LIMIT", "30 per minute")
         self.PASSKEY_LOGIN_RATE_LIMIT = env_str("PASSKEY_LOGIN_RATE_LIMIT", "10 per minute")
+        self.PASSKEY_REGISTER_RATE_LIMIT = env_str("PASSKEY_REGISTER_RATE_LIMIT", "10 per minute")
         self.MFA_VERIFY_RATE_LIMIT = env_str("MFA_VERIFY_RATE_LIMIT", "10 per minute")
         # Consecutive wrong codes that lock TOTP (NIST SP 800-63B: at most 100).
         self.MFA_LOCKOUT_THRESHOLD = env_int("MFA_LOCKOUT_THRESHOLD", 10)

@@ -40,6 +40,8 @@ RATE_LIMITED = {
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/passkeys/login/options"),
     ("POST", "/api/v1/auth/passkeys/login"),
+    ("POST", "/api/v1/auth/passkeys/register/options"),
+    ("POST", "/api/v1/auth/passkeys/register"),
     ("PUT", "/api/v1/users/me"),  # current_password guesses
     ("PATCH", "/api/v1/users/me"),
     ("POST", "/api/v1/auth/mfa/verify"),
@@ -203,6 +205,10 @@ LIMITED_OPERATIONS = {
         ("POST", "/api/v1/auth/passkeys/login/options"),
         ("POST", "/api/v1/auth/passkeys/login"),
     ],
+    "PASSKEY_REGISTER_RATE_LIMIT": [
+        ("POST", "/api/v1/auth/passkeys/register/options"),
+        ("POST", "/api/v1/auth/passkeys/register"),
+    ],
     "MFA_VERIFY_RATE_LIMIT": [("POST", "/api/v1/auth/mfa/verify")],
     "INTROSPECTION_FAILURE_RATE_LIMIT": [("POST", "/oauth/introspect")],
     "EMAIL_SEND_RATE_LIMIT": [
@@ -228,6 +234,7 @@ def test_documented_limits_are_read_from_the_settings(database_url):
         "LOGIN_RATE_LIMIT": "3 per 10 seconds",
         "REFRESH_RATE_LIMIT": "11/minute",
         "PASSKEY_LOGIN_RATE_LIMIT": "4 per hour",
+        "PASSKEY_REGISTER_RATE_LIMIT": "6 per hour",
         "MFA_VERIFY_RATE_LIMIT": "4 per 30 seconds",
         "INTROSPECTION_FAILURE_RATE_LIMIT": "5 per hour",
         "MAX_CONTENT_LENGTH": 32 * 1024,
@@ -243,6 +250,7 @@ def test_documented_limits_are_read_from_the_settings(database_url):
         "MFA_VERIFY_RATE_LIMIT": "Too many requests: 4 per 30 second",
         "CURRENT_PASSWORD_GUESSES": "Too many requests: 3 per 10 second",  # the login limit
         "PASSKEY_LOGIN_RATE_LIMIT": "Too many requests: 4 per 1 hour",
+        "PASSKEY_REGISTER_RATE_LIMIT": "Too many requests: 6 per 1 hour",
         "INTROSPECTION_FAILURE_RATE_LIMIT": "Too many requests: 5 per 1 hour",
         "EMAIL_SEND_RATE_LIMIT": "Too many requests: 10 per 1 hour",
         "EMAIL_TOKEN_RATE_LIMIT": "Too many requests: 10 per 1 minute",

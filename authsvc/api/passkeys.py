@@ -14,7 +14,7 @@ from ..schemas import (
 )
 from . import API_PREFIX, Blueprint, authenticated, client
 from . import examples as ex
-from .ratelimits import address_key
+from .ratelimits import address_key, caller_key
 
 blp = Blueprint(
     "passkeys",
@@ -34,8 +34,16 @@ REGISTRATION_FAILED = (
 )
 
 
+# Every options call stores a challenge and every registration verifies an
+# attestation: limited per account (a stolen token from many addresses) and per
+# address (many tokens from one), each endpoint with a budget of its own.
+def registration_limit(view):
+    return blp.rate_limit("PASSKEY_REGISTER_RATE_LIMIT", address_key, caller_key)(view)
+
+
 @blp.route("/register/options", methods=["POST"])
 @authenticated
+@registration_limit
 @blp.arguments(PasskeyOptionsSchema, required=False, example=ex.PASSKEY_NAME)
 @blp.response(200, example=ex.PASSKEY_CREATION_OPTIONS)
 def registration_options(data):
@@ -45,6 +53,7 @@ def registration_options(data):
 
 @blp.route("/register", methods=["POST"])
 @authenticated
+@registration_limit
 @blp.arguments(
     PasskeyRegisterSchema, example=ex.PASSKEY_REGISTRATION, bad_request=REGISTRATION_FAILED
 )

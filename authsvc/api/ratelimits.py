@@ -25,6 +25,10 @@ LIMITED = {
         "PASSKEY_LOGIN_RATE_LIMIT",
         "Too many passkey login requests from this address",
     ),
+    "PASSKEY_REGISTER_RATE_LIMIT": (
+        "PASSKEY_REGISTER_RATE_LIMIT",
+        "Too many passkey registration requests from this address or for this account",
+    ),
     "MFA_VERIFY_RATE_LIMIT": (
         "MFA_VERIFY_RATE_LIMIT",
         "Too many second steps from this address or for this account",

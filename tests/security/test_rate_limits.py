@@ -1,4 +1,5 @@
-"""Rate limits on login (per address and per account), register and refresh.
+"""Rate limits on login (per address and per account), register, refresh and passkey
+registration.
 
 Limits trip into a 429 problem with Retry-After and recover when the window
 passes; the window is moved by a fake clock on the in-memory storage, so no
@@ -21,6 +22,7 @@ LIMITS = {
     "LOGIN_RATE_LIMIT": f"3 per {WINDOW} second",
     "REGISTER_RATE_LIMIT": f"2 per {WINDOW} second",
     "REFRESH_RATE_LIMIT": f"2 per {WINDOW} second",
+    "PASSKEY_REGISTER_RATE_LIMIT": f"2 per {WINDOW} second",
 }
 
 
@@ -158,6 +160,62 @@ def test_limits_leave_other_endpoints_alone(client, clock, auth, user):
     headers = auth.headers_for(user)
     for _ in range(10):
         assert client.get("/api/v1/users/me", headers=headers).status_code == 200
+
+
+PASSKEYS = "/api/v1/auth/passkeys"
+# What each registration endpoint answers within its budget: options, and a
+# credential that is no credential (each request counts, whatever its outcome).
+PASSKEY_REGISTRATION = {"register/options": ({}, 200), "register": ({"credential": {}}, 400)}
+
+
+def passkey_registration(client, path, headers, address):
+    body, _ = PASSKEY_REGISTRATION[path]
+    return client.post(
+        f"{PASSKEYS}/{path}", json=body, headers=headers, environ_base={"REMOTE_ADDR": address}
+    )
+
+
+def logged_in(client, auth, account, address):
+    pair = login(client, account["username"], PASSWORD, environ_base={"REMOTE_ADDR": address})
+    return auth.bearer(pair.get_json()["access_token"])
+
+
+@pytest.mark.parametrize("path", PASSKEY_REGISTRATION)
+def test_passkey_registration_is_limited_per_account(client, clock, auth, make_user, path):
+    """One stolen access token from many addresses: the account's budget runs out."""
+    _, within = PASSKEY_REGISTRATION[path]
+    headers = logged_in(client, auth, make_user("victim"), "203.0.113.1")
+    for n in range(2):
+        assert passkey_registration(client, path, headers, f"192.0.2.{n}").status_code == within
+    assert_throttled(passkey_registration(client, path, headers, "192.0.2.9"))
+    # Positive controls: another account is not held up, and the window passes.
+    other = logged_in(client, auth, make_user("bystander"), "203.0.113.2")
+    assert passkey_registration(client, path, other, "198.51.100.7").status_code == within
+    clock.advance(WINDOW)
+    assert passkey_registration(client, path, headers, "192.0.2.10").status_code == within
+
+
+@pytest.mark.parametrize("path", PASSKEY_REGISTRATION)
+def test_passkey_registration_is_limited_per_address(client, clock, auth, make_user, path):
+    """Many stolen access tokens, one address: the address's budget runs out."""
+    _, within = PASSKEY_REGISTRATION[path]
+    headers = [logged_in(client, auth, make_user(f"victim{n}"), f"203.0.113.{n}") for n in range(3)]
+    for n in range(2):
+        assert passkey_registration(client, path, headers[n], "192.0.2.50").status_code == within
+    assert_throttled(passkey_registration(client, path, headers[2], "192.0.2.50"))
+    # Positive control: the same account from another address is not held up.
+    assert passkey_registration(client, path, headers[2], "198.51.100.8").status_code == within
+
+
+def test_passkey_registration_options_and_answers_have_budgets_apart(client, clock, auth, user):
+    headers = logged_in(client, auth, user, "203.0.113.1")
+    for _ in range(2):
+        assert (
+            passkey_registration(client, "register/options", headers, "192.0.2.1").status_code
+            == 200
+        )
+    assert_throttled(passkey_registration(client, "register/options", headers, "192.0.2.1"))
+    assert passkey_registration(client, "register", headers, "192.0.2.1").status_code == 400
 
 
 @pytest.mark.redis
