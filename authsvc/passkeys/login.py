@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from webauthn import generate_authentication_options, verify_authentication_response
 from webauthn.helpers import parse_authentication_credential_json
-from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
+from webauthn.helpers.structs import (
+    AuthenticatorTransport,
+    PublicKeyCredentialDescriptor,
+    UserVerificationRequirement,
+)
 
 from .. import accounts, audit, crypto, email_flows, sessions
 from ..errors import AccountDisabled, EmailUnverified, InvalidCredentials
@@ -45,23 +49,52 @@ class PasskeyLogin:
     started: sessions.SessionStarted
 
 
-def _decoy_descriptors(login):
-    """A stable made-up credential for a name with no passkeys, so options do not tell."""
+# Made-up credentials for a name with no passkeys look like real ones: one, now
+# and then two; an id length and transports such as platform passkeys and
+# security keys report (a real one's shape among them).
+DECOY_ID_LENGTHS = (16, 20, 32, 32, 64)
+DECOY_TRANSPORTS = (
+    (AuthenticatorTransport.INTERNAL,),
+    (AuthenticatorTransport.INTERNAL,),
+    (AuthenticatorTransport.HYBRID, AuthenticatorTransport.INTERNAL),
+    (AuthenticatorTransport.NFC, AuthenticatorTransport.USB),
+)
+
+
+def _decoy_descriptors(name):
+    """Stable made-up credentials for `name`: HMAC of it under a key derived from
+    SECRET_KEY, so nobody without the key can tell them from real ones."""
     key = crypto.derived_secret("passkey-decoys")
-    fake_id = hmac.new(key, login.strip().lower().encode(), hashlib.sha256).digest()
-    return [PublicKeyCredentialDescriptor(id=fake_id)]
+    seed = hmac.new(key, name.encode(), hashlib.sha512).digest()
+    descriptors = []
+    for index in range(2 if seed[0] % 4 == 0 else 1):
+        stream = hmac.new(key, seed + bytes([index]), hashlib.sha512).digest()
+        length = DECOY_ID_LENGTHS[stream[0] % len(DECOY_ID_LENGTHS)]
+        transports = DECOY_TRANSPORTS[stream[1] % len(DECOY_TRANSPORTS)]
+        credential_id = hmac.new(key, b"id" + stream, hashlib.sha512).digest()[:length]
+        descriptors.append(
+            PublicKeyCredentialDescriptor(id=credential_id, transports=list(transports))
+        )
+    return descriptors
 
 
 def login_options(login=None):
-    """Request options: for `login`'s passkeys, or (no login) any discoverable one; commits."""
+    """Request options: for `login`'s passkeys, or (no login) any discoverable one; commits.
+
+    A login with no passkeys (no account, or an account without any) gets made-up
+    credentials, the same for its username and email, after the same queries as
+    a real one, so the answer does not tell who has passkeys.
+    """
     user_id, allowed = None, []
     if login:
         user = accounts.find_by_login(login)
-        passkeys = list_passkeys(user.id) if user is not None else []
+        passkeys = list_passkeys(user.id if user is not None else 0)  # 0 is no one's id
         if passkeys:
             user_id, allowed = user.id, [descriptor(passkey) for passkey in passkeys]
+        elif user is not None:
+            allowed = _decoy_descriptors(f"user:{user.id}")
         else:
-            allowed = _decoy_descriptors(login)
+            allowed = _decoy_descriptors(f"login:{login.strip().lower()}")
     rp_id, _origins = settings()
     options = generate_authentication_options(
         rp_id=rp_id,
