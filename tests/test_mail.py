@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from authsvc import mail
 from authsvc.extensions import db
@@ -170,6 +171,53 @@ def test_a_claim_that_dies_with_its_sender_is_taken_again_after_the_lease(app, u
     assert round_(app, at=utcnow() + lease - timedelta(seconds=5))["claimed"] == 0
     assert round_(app, at=utcnow() + lease + timedelta(seconds=5))["sent"] == 1
     assert len(sink.received) == 1
+
+
+def database_gone(row, **_):
+    """outbox.mark_sent when the database cannot be reached."""
+    raise OperationalError("UPDATE mail_outbox ...", {}, OSError("connection reset"))
+
+
+def test_a_mail_sent_while_the_database_drops_is_marked_later_never_sent_twice(
+    app, user, sink, monkeypatch
+):
+    monkeypatch.setattr(sender, "UNMARKED", [])
+    delivered_id, waiting_id = notice_for(app, user), notice_for(app, user, "mfa_enabled")
+    mark_sent = outbox.mark_sent
+    monkeypatch.setattr(outbox, "mark_sent", database_gone)
+    with pytest.raises(OperationalError):
+        round_(app)  # the server took the first mail; its row could not be marked
+    assert len(sink.received) == 1
+    monkeypatch.setattr(outbox, "mark_sent", mark_sent)
+    # The database is back within the lease: the row is marked; the second mail of that
+    # round was never sent, and goes out once the lease is over (late, never lost).
+    lease = timedelta(seconds=app.config["MAIL_LEASE_SECONDS"])
+    assert round_(app)["claimed"] == 0
+    assert row_of(app, delivered_id).status == "sent"
+    assert round_(app, at=utcnow() + lease + timedelta(seconds=5))["sent"] == 1
+    assert round_(app, at=utcnow() + timedelta(hours=2))["claimed"] == 0
+    assert row_of(app, waiting_id).status == "sent"
+    assert len(sink.received) == len({item.message["Message-ID"] for item in sink.received}) == 2
+
+
+def test_a_mark_the_database_missed_is_no_use_once_another_sender_took_the_mail(
+    app, user, sink, monkeypatch
+):
+    """The control: marking checks the claim, so a mail whose lease ran out before the
+    database came back is sent again by the sender that took it (late twice, never lost)."""
+    monkeypatch.setattr(sender, "UNMARKED", [])
+    row_id = notice_for(app, user)
+    mark_sent = outbox.mark_sent
+    monkeypatch.setattr(outbox, "mark_sent", database_gone)
+    with pytest.raises(OperationalError):
+        round_(app)
+    monkeypatch.setattr(outbox, "mark_sent", mark_sent)
+    lease = timedelta(seconds=app.config["MAIL_LEASE_SECONDS"])
+    with app.app_context(), time_machine.travel(utcnow() + lease + timedelta(seconds=5)):
+        (taken,) = outbox.claim(10, lease)  # another sender, after the lease
+        taken_claim = taken.claim
+    assert round_(app)["claimed"] == 0  # the stale mark finds another claim: no effect
+    assert row_of(app, row_id).claim == taken_claim and sender.UNMARKED == []
 
 
 def test_concurrent_claims_never_share_a_row(app, make_user):

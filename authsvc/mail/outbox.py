@@ -68,7 +68,8 @@ def claim(limit, lease, *, now=None):
 
 
 def _finish(row, **values):
-    """Update a claimed row, only while the claim is still ours; commit. True if it was."""
+    """Update a claimed row (anything with its `id` and `claim`), only while the claim is
+    still ours; commit. True if it was."""
     result = db.session.execute(
         update(OutboxMail)
         .where(OutboxMail.id == row.id, OutboxMail.claim == row.claim)

@@ -7,6 +7,12 @@ lease of `MAIL_LEASE_SECONDS`, renders those that have no message yet, and
 sends them over one connection. The thread sleeps `MAIL_SEND_INTERVAL_SECONDS`
 between rounds, and wakes at once when a request of its own worker commits a
 mail. `flask mail send-pending` runs the same rounds in the foreground.
+
+A mail the SMTP server took while the database could not be reached to mark
+it sent is kept in memory and marked first thing in a later round: its row
+stays claimed by this sender for the lease, so an outage shorter than
+`MAIL_LEASE_SECONDS` sends nobody a mail twice. (A sender that dies in that
+moment cannot help it: its mail goes out again after the lease.)
 """
 
 import email
@@ -14,12 +20,14 @@ import logging
 import threading
 import time
 from collections import Counter as Tally
+from dataclasses import dataclass
 from datetime import timedelta
 from email import policy
 
 from flask import current_app
 from prometheus_client import Counter
 from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
 from ..metrics import REGISTRY
@@ -51,8 +59,30 @@ DEFERRED = Counter(
 WAKE = threading.Event()
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """A mail the SMTP server took: enough to mark its row sent while the claim is ours."""
+
+    id: int
+    claim: str
+    kind: str
+
+
+UNMARKED = []  # Delivered mails whose row the database could not mark sent yet
+
+
+def mark_unmarked():
+    """Mark sent the rows of mails delivered in an earlier round (the database was down)."""
+    while UNMARKED:
+        item = UNMARKED[0]
+        if not outbox.mark_sent(item):  # its lease ran out and another sender took it
+            log.warning("mail %s (%s): sent, and claimed again since", item.id, item.kind)
+        UNMARKED.pop(0)
+
+
 def send_due():
     """One round: claim, render and send due rows; a tally of what happened to them."""
+    mark_unmarked()
     config = current_app.config
     lease = timedelta(seconds=config["MAIL_LEASE_SECONDS"])
     rows = outbox.claim(config["MAIL_BATCH_SIZE"], lease)
@@ -105,6 +135,7 @@ def render(row, tally):
 
 
 def deliver(connection, row, message, tally):
+    delivered = Delivered(row.id, row.claim, row.kind)  # read before the send, not after
     try:
         connection.send(message)
     except PermanentMailError as error:
@@ -112,10 +143,16 @@ def deliver(connection, row, message, tally):
     except TransientMailError as error:
         defer(row, error, tally)
     else:
-        if not outbox.mark_sent(row):
-            log.warning("mail %s (%s): sent after its lease ran out", row.id, row.kind)
         DELIVERED.labels(row.kind).inc()
         tally["sent"] += 1
+        try:
+            marked = outbox.mark_sent(delivered)
+        except SQLAlchemyError:
+            db.session.rollback()
+            UNMARKED.append(delivered)  # the next round marks it
+            raise
+        if not marked:
+            log.warning("mail %s (%s): sent after its lease ran out", row.id, row.kind)
 
 
 def defer(row, error, tally):
