@@ -46,14 +46,17 @@ load: $(VENV)/.installed-dev
 	$(BIN)/python -m testing.load --duration $(LOAD_DURATION) --clients $(LOAD_CLIENTS) --workers $(LOAD_WORKERS)
 
 # Three hosts in network namespaces behind nginx (deploy/nginx/authsvc.conf), on
-# PostgreSQL and Redis (TEST_DATABASE_URL, TEST_REDIS_URL), under mixed load with
-# kill -9 of a host and database and Redis outages; prints one table. Needs root.
-# `make test` runs it for 30 s.
+# PostgreSQL and Redis (TEST_DATABASE_URL, TEST_REDIS_URL), with the example
+# resource server and an SMTP server, under mixed load with kill -9 of a host,
+# database and Redis outages and a key rotation; prints one table. Needs root.
+# CLUSTER_KEYS_REFRESH is the hosts' KEYS_REFRESH_SECONDS. `make test` runs it briefly.
 CLUSTER_DURATION ?= 60
 CLUSTER_CLIENTS ?= 12
+CLUSTER_KEYS_REFRESH ?= 30
 cluster: $(VENV)/.installed-dev
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || $(MAKE) --no-print-directory nginx
-	$(BIN)/python -m testing.cluster --duration $(CLUSTER_DURATION) --clients $(CLUSTER_CLIENTS)
+	$(BIN)/python -m testing.cluster --duration $(CLUSTER_DURATION) --clients $(CLUSTER_CLIENTS) \
+		--keys-refresh $(CLUSTER_KEYS_REFRESH)
 
 # Throughput and latency against a bare-Flask baseline, with wrk (installed
 # from Debian's packages when missing). BENCH_DATABASE_URL adds PostgreSQL;

@@ -10,6 +10,11 @@ Two ways to check a token, side by side:
 - GET /payments asks authsvc (introspection, RFC 7662): one call per request,
   and a logout, a deactivated user or a withdrawn key is seen at once.
 
+When authsvc cannot answer (down, or its database is: a 503), /payments
+answers 503 with `Retry-After`, never a 500; /orders keeps working from the
+cached key set as long as the token's key is in it. Errors are
+problem+json, as authsvc's own.
+
 Settings (environment): AUTHSVC_ISSUER (authsvc's JWT_ISSUER, e.g.
 http://127.0.0.1:8000), AUTHSVC_AUDIENCE (its JWT_AUDIENCE, default authsvc),
 and for introspection AUTHSVC_CLIENT_ID / AUTHSVC_CLIENT_SECRET from
@@ -19,11 +24,13 @@ and for introspection AUTHSVC_CLIENT_ID / AUTHSVC_CLIENT_SECRET from
 import base64
 import json
 import os
+import urllib.error
 import urllib.parse
 import urllib.request
 
 import jwt
 from flask import Flask, abort, request
+from werkzeug.exceptions import HTTPException
 
 ISSUER = os.environ.get("AUTHSVC_ISSUER", "http://127.0.0.1:8000").rstrip("/")
 AUDIENCE = os.environ.get("AUTHSVC_AUDIENCE", "authsvc")
@@ -44,7 +51,22 @@ if METADATA["issuer"] != ISSUER or not all(
 # (Not cache_keys=True: that keeps every key it ever saw, revoked ones too.)
 JWKS = jwt.PyJWKClient(METADATA["jwks_uri"], lifespan=300, cooldown_duration=10, timeout=5)
 
+RETRY_AFTER = "5"  # seconds a client waits before asking again when authsvc is unavailable
+
 app = Flask(__name__)
+
+
+@app.errorhandler(HTTPException)
+def problem(error):
+    """Every error as problem+json (RFC 9457), like authsvc's."""
+    body = {"type": "about:blank", "title": error.name, "status": error.code}
+    headers = {}
+    if error.code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    elif error.code == 503:
+        body["detail"] = "authsvc cannot check the token right now"
+        headers["Retry-After"] = RETRY_AFTER
+    return body, error.code, {**headers, "Content-Type": "application/problem+json"}
 
 
 def bearer_token():
@@ -63,20 +85,33 @@ def verify_offline(token):
         return jwt.decode(
             token, key, algorithms=[key.algorithm_name], issuer=ISSUER, audience=AUDIENCE
         )
+    except jwt.PyJWKClientConnectionError:
+        abort(503)  # an unknown kid, and the key set cannot be fetched now
     except jwt.PyJWTError:
         abort(401)
 
 
 def introspect(token):
-    """authsvc's answer on `token`: {"active": false} for anything not live."""
+    """authsvc's answer on `token`: {"active": false} for anything not live.
+
+    No answer (authsvc or its database down: a 5xx, a refused or timed-out
+    connection) is a 503: the token may well be live, so it is no 401.
+    """
     basic = base64.b64encode(":".join(CLIENT).encode()).decode()
     call = urllib.request.Request(  # noqa: S310 (authsvc's endpoint, checked at start)
         METADATA["introspection_endpoint"],
         data=urllib.parse.urlencode({"token": token, "token_type_hint": "access_token"}).encode(),
         headers={"Authorization": f"Basic {basic}"},
     )
-    with urllib.request.urlopen(call, timeout=5) as response:  # noqa: S310
-        return json.load(response)
+    try:
+        with urllib.request.urlopen(call, timeout=5) as response:  # noqa: S310
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        if error.code < 500:
+            raise  # authsvc refused our client credentials: a configuration error
+        abort(503)
+    except OSError:  # no connection, or no answer in time
+        abort(503)
 
 
 @app.get("/orders")

@@ -1,6 +1,7 @@
-"""A real SMTP server for tests (aiosmtpd on 127.0.0.1, a free port).
+"""A real SMTP server for tests (aiosmtpd on 127.0.0.1, or a given address, a free port).
 
-It keeps every message it accepts, parsed, and can be stopped and started
+It keeps every message it accepts, parsed, with the sender's address and the
+time it arrived, and can be stopped and started
 again on the same port (a mail server that is down, then back), or told to
 refuse messages with a 4xx or a 5xx reply.
 """
@@ -35,16 +36,22 @@ class SinkHandler:
             message = email.message_from_bytes(envelope.content, policy=policy.default)
             self.sink.received.append(
                 Received(
-                    envelope.mail_from, list(envelope.rcpt_tos), message, session.authenticated
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    message,
+                    session.authenticated,
+                    peer=session.peer[0] if session.peer else None,
                 )
             )
         return "250 Message accepted for delivery"
 
 
 class Received:
-    def __init__(self, mail_from, rcpt_tos, message, authenticated):
+    def __init__(self, mail_from, rcpt_tos, message, authenticated, peer=None):
         self.mail_from, self.rcpt_tos, self.message = mail_from, rcpt_tos, message
         self.authenticated = authenticated
+        self.peer = peer  # the client's IP address
+        self.at = time.time()
 
     @property
     def text(self):
@@ -58,8 +65,9 @@ class Received:
 class SmtpSink:
     """`with SmtpSink() as sink:` serves on `sink.port` until the block ends."""
 
-    def __init__(self, *, credentials=None, **controller_args):
-        self.port = free_port()
+    def __init__(self, *, hostname="127.0.0.1", credentials=None, **controller_args):
+        self.hostname = hostname
+        self.port = free_port(hostname)
         self.received = []
         self.attempts = 0
         self.mode = ACCEPT
@@ -78,7 +86,7 @@ class SmtpSink:
         if self.credentials:
             extra.update(authenticator=self._authenticate, auth_require_tls=False)
         self.controller = Controller(
-            SinkHandler(self), hostname="127.0.0.1", port=self.port, **extra
+            SinkHandler(self), hostname=self.hostname, port=self.port, **extra
         )
         self.controller.start()
         return self

@@ -1,10 +1,13 @@
 """Judge every request of a cluster run against the fault timeline and print one table.
 
 A request's outcome is `ok` (the status its step expects), `503` (a problem+json
-503 while PostgreSQL was unreachable: the clean refusal the service promises),
-`cut` (nginx's 502 for a request in flight on the host that was killed: the
-proxy may not resend a POST that reached a host) or an error: anything else,
-including a 503 or 502 outside its fault's window.
+503 while PostgreSQL was unreachable: the clean refusal the service promises;
+the resource server's too, for a token it must introspect), `cut` (nginx's 502
+for a request in flight on the host that was killed: the proxy may not resend
+a POST that reached a host; the resource server's 503 when that request was its
+introspection) or an error: anything else, including a 503 or 502 outside its
+fault's window, and any refusal of a valid token by the resource server's
+offline check (it never needs authsvc).
 """
 
 import re
@@ -12,15 +15,19 @@ from collections import Counter, defaultdict
 
 from testing.load.workload import percentile
 
-GRACE = 5.0  # seconds after a fault ends during which its refusals still count as its own
 KINDS = (
     "register",
+    "forgot",
     "login",
     "me",
     "refresh",
     "logout",
     "logout-all",
+    "introspect",
     "sessions",
+    "rs-offline",
+    "rs-introspect",
+    "rs-ended",
     "verify-login",
     "verify-me",
     "limit-login",
@@ -32,14 +39,18 @@ NGINX_LINE = re.compile(
 
 
 def classify(event, faults):
-    when, kind, status, _ms, expected, problem = event
+    when, kind, status, _ms, expected, problem = event[:6]
     if status == expected or (expected is None and status in (200, 429)):
         return "ok"
+    if kind == "rs-offline" or not problem:
+        return "error"
     for fault in faults:
-        if fault.start <= when <= fault.end + GRACE and problem:
+        if fault.start <= when <= fault.end + fault.grace:
             if fault.kind == "database" and status == 503:
                 return "503"
-            if fault.kind == "kill" and status in (502, 504):
+            if fault.kind == "kill" and status in (
+                (503,) if kind.startswith("rs-") else (502, 504)
+            ):
                 return "cut"
     return "error"
 
@@ -98,9 +109,16 @@ def judge(outcome, cluster, workdir):
     if len(hosts_counted) < 2:
         outcome.failures.append(f"the limit check reached only {hosts_counted}")
 
+    resource = resource_server_use(result["events"], faults)
+    if resource["offline new"] == 0 or resource["offline old"] == 0:
+        outcome.failures.append(
+            f"the resource server did not see both keys after the rotation: {resource}"
+        )
+    seconds = result["load_seconds"]
     lines = [
         f"authsvc cluster: {len(cluster.hosts)} hosts x {cluster.workers} gunicorn workers behind "
-        f"nginx, on PostgreSQL and Redis; {outcome.duration:.0f} s of mixed load",
+        f"nginx, on PostgreSQL and Redis; the example resource server; an SMTP server; "
+        f"{seconds:.0f} s of mixed load",
         "",
         f"{'kind':<13}{'requests':>9}{'ok':>8}{'503*':>7}{'cut+':>6}{'errors':>8}"
         f"{'p50 ms':>9}{'p99 ms':>9}",
@@ -112,11 +130,12 @@ def judge(outcome, cluster, workdir):
         every_latency += latencies[kind]
         lines.append(_row(kind, row, latencies[kind]))
     lines.append(_row("all", total, every_latency))
-    seconds = result["load_seconds"]
     load_events = sum(rows[k].total() for k in rows if not k.startswith(("verify", "limit")))
     lines += [
-        "* 503 problem+json while PostgreSQL was unreachable; "
-        "+ nginx's 502 for a request in flight on the killed host",
+        "* 503 problem+json while PostgreSQL was unreachable; + nginx's 502 for a request "
+        "in flight on the killed host (the resource server's 503 for its introspection)",
+        "rs-offline: the resource server checks the token with the key set; rs-introspect: "
+        "by introspection through nginx; rs-ended: a token of an ended session (401 expected)",
         f"load: {load_events} requests in {seconds:.1f} s ({load_events / seconds:.0f}/s) "
         "through the proxy, each cycle from a client address of its own",
     ]
@@ -128,11 +147,14 @@ def judge(outcome, cluster, workdir):
     )
     lines.append(
         f"fault timeline (seconds from the start of the load; each fault's counts cover "
-        f"it and the {GRACE:.0f} s after it):"
+        f"it and the {faults[0].grace if faults else 0:.0f} s after it):"
     )
     for fault in faults:
         lines.append("  " + _fault_line(fault, result["events"], faults, t0))
+        if fault.kind == "rotate":
+            lines.append("    " + _rotation_line(fault.details, outcome.keys_refresh, resource))
     direct = result["direct"]
+    mail = outcome.figures.get("mail", {})
     lines += [
         "checks:",
         f"  ended sessions refused by each host directly, right after logout-all: "
@@ -145,10 +167,61 @@ def judge(outcome, cluster, workdir):
         f"for one account from {len(expected)} addresses: {limits['one account']}; "
         f"answered by {', '.join(sorted(hosts_counted))}",
         f"  client address in the hosts' access logs: {outcome.figures.get('host logs')}",
+        f"  resource server: {resource['ended refused']} tokens of ended sessions refused by "
+        f"introspection; offline checks refused {rows['rs-offline']['error']} valid tokens",
+        "  " + _mail_line(mail),
         f"verdict: {'FAILED' if outcome.failures else 'ok'}",
     ]
     lines += [f"  FAILURE: {failure}" for failure in outcome.failures]
     return "\n".join(lines)
+
+
+def resource_server_use(events, faults):
+    """What the resource server did with tokens signed by each key after the rotation."""
+    rotation = next((f for f in faults if f.kind == "rotate"), None)
+    found = Counter()
+    for event in events:
+        kind, status, kid = event[1], event[2], event[6] if len(event) > 6 else None
+        if kind == "rs-ended" and status == 401:
+            found["ended refused"] += 1
+        if kind != "rs-offline" or status != 200 or rotation is None:
+            continue
+        if event[0] >= rotation.details.get("started", float("inf")):
+            if kid == rotation.details["old"]:
+                found["offline old"] += 1
+            elif kid == rotation.details["new"]:
+                found["offline new"] += 1
+    return found
+
+
+def _rotation_line(details, keys_refresh, resource):
+    switched = ", ".join(
+        f"{name} +{seconds:.1f} s" for name, seconds in sorted(details.get("switched", {}).items())
+    )
+    return (
+        f"every host signs with the new key (kid of tokens each host minted directly, "
+        f"{details.get('probes', 0)} probes; KEYS_REFRESH_SECONDS={keys_refresh:g}): {switched}; "
+        f"the command took {details.get('command seconds', 0):.1f} s; after it the resource "
+        f"server accepted {resource['offline old']} tokens of the old key and "
+        f"{resource['offline new']} of the new one offline"
+    )
+
+
+def _mail_line(mail):
+    if not mail:
+        return "mail: not checked"
+    senders = mail["senders"]
+    total = sum(senders.values()) or 1
+    share = "  ".join(f"{name} {count / total:.1%}" for name, count in sorted(senders.items()))
+    return (
+        f"mail (MAIL_BACKEND=smtp, every host's senders at once): of {mail['acknowledged']} "
+        f"acknowledged mails {mail['delivered once']} delivered exactly once; outbox "
+        f"{mail['outbox']}; "
+        f"{mail['arrived']} arrived ({mail['distinct']} distinct Message-IDs, "
+        f"{mail['duplicates']} twice, {mail['excused duplicates']} of them from the killed "
+        f"host as it died); "
+        f"none pending {mail['drained after']:.1f} s after the workload ended; sent by {share}"
+    )
 
 
 def _row(kind, row, latencies):
@@ -159,16 +232,23 @@ def _row(kind, row, latencies):
 
 
 def _fault_line(fault, events, faults, t0):
-    window = [e for e in events if fault.start <= e[0] <= fault.end + GRACE]
+    window = [e for e in events if fault.start <= e[0] <= fault.end + fault.grace]
     verdicts = Counter(classify(e, faults) for e in window)
     failed = [e[0] for e in window if classify(e, faults) != "ok"]
-    after = [e[0] for e in events if e[0] > fault.end and classify(e, faults) == "ok"]
+    # The first request after the fault that needed authsvc's database and got its answer.
+    after = [
+        e[0]
+        for e in events
+        if e[0] > fault.end and e[1] != "rs-offline" and classify(e, faults) == "ok"
+    ]
     recovery = ""
     if fault.kind == "database":
         last_failure = max(failed, default=fault.end)
         recovery = f"; last refusal {last_failure - fault.end:+.2f} s from its return"
         if after:
             recovery += f", first success {min(after) - fault.end:+.2f} s"
+    elif fault.kind == "kill" and failed:
+        recovery = f"; last cut {max(failed) - fault.start:.2f} s after the kill"
     notes = "".join(f", {key} {value}" for key, value in fault.notes.items())
     return (
         f"+{fault.start - t0:5.1f} .. +{fault.end - t0:5.1f}  {fault.label}{notes}: "

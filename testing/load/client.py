@@ -1,10 +1,11 @@
 """A small JSON client over http.client: one connection per thread, kept alive when
 the server allows it (gunicorn's sync workers close after every response)."""
 
+import base64
 import http.client
 import json
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -28,24 +29,40 @@ class Reply:
 
 
 class ApiClient:
-    def __init__(self, base_url, *, timeout=30.0, user_agent="authsvc-load"):
+    """`source`: the local address to send from (a multi-homed client; None: any)."""
+
+    def __init__(self, base_url, *, timeout=30.0, user_agent="authsvc-load", source=None):
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname, parts.port
         self.timeout = timeout
         self.user_agent = user_agent
+        self.source = source
         self.connection = None
 
-    def request(self, method, path, body=None, token=None):
-        """Send one request and read the whole reply; raise a CONNECTION_ERRORS one."""
+    def request(self, method, path, body=None, token=None, *, form=None, basic=None):
+        """Send one request and read the whole reply; raise a CONNECTION_ERRORS one.
+
+        `body` goes as JSON, `form` (a dict) form-encoded; `token` is a Bearer
+        token, `basic` a (user, password) pair for HTTP Basic.
+        """
         headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        elif form is not None:
+            payload = urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
+        elif basic is not None:
+            pair = base64.b64encode(":".join(basic).encode()).decode()
+            headers["Authorization"] = f"Basic {pair}"
         if self.connection is None:
-            self.connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            source = (self.source, 0) if self.source else None
+            self.connection = http.client.HTTPConnection(
+                self.host, self.port, timeout=self.timeout, source_address=source
+            )
         try:
             self.connection.request(method, path, body=payload, headers=headers)
             response = self.connection.getresponse()
