@@ -4,6 +4,7 @@
 the README's configuration table is read here, and only here.
 """
 
+import ipaddress
 import json
 import os
 from datetime import timedelta
@@ -18,6 +19,8 @@ load_dotenv(BASE_DIR / ".env")
 ACCESS_TOKEN_ALGORITHMS = ("ES256", "RS256", "EdDSA")
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
 MIN_SECRET_KEY_BYTES = 32
+# Hosts a browser runs WebAuthn on over plain http (secure contexts); elsewhere, https only.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def env_str(name, default=None):
@@ -99,9 +102,10 @@ class Config:
         self.METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
         # The passkey relying party: its id (a registrable domain, never an IP
         # address), its name shown by authenticators, and the page origins allowed.
-        self.WEBAUTHN_RP_ID = env_str("WEBAUTHN_RP_ID", "localhost")
+        # Production has no defaults: only the operator knows the site's domain.
+        self.WEBAUTHN_RP_ID = env_str("WEBAUTHN_RP_ID", self.default_webauthn_rp_id())
         self.WEBAUTHN_RP_NAME = env_str("WEBAUTHN_RP_NAME", "authsvc")
-        self.WEBAUTHN_ORIGINS = env_list("WEBAUTHN_ORIGINS") or ["http://localhost:8000"]
+        self.WEBAUTHN_ORIGINS = env_list("WEBAUTHN_ORIGINS") or self.default_webauthn_origins()
         self._read_mail_settings()
         # Overrides (from create_app's argument) win over the environment, and
         # over what is derived from it when they name a derived key themselves.
@@ -195,6 +199,14 @@ class Config:
         return "http://127.0.0.1:8000"
 
     @staticmethod
+    def default_webauthn_rp_id():
+        return "localhost"
+
+    @staticmethod
+    def default_webauthn_origins():
+        return ["http://localhost:8000"]
+
+    @staticmethod
     def default_bcrypt_rounds():
         return 12
 
@@ -220,12 +232,20 @@ class ProductionConfig(Config):
         return None  # required: tokens name their issuer, and only the operator knows it
 
     @staticmethod
+    def default_webauthn_rp_id():
+        return None  # required, as the origins: passkeys are bound to the site's domain
+
+    @staticmethod
+    def default_webauthn_origins():
+        return []
+
+    @staticmethod
     def default_mail_backend():
         return "smtp"
 
     def validate(self):
-        """A real SECRET_KEY (never the development one, long enough), a JWT_ISSUER, and a
-        mail server for the default `smtp` backend."""
+        """A real SECRET_KEY (never the development one, long enough), a JWT_ISSUER, a
+        mail server for the default `smtp` backend, and a passkey relying party."""
         key = self.SECRET_KEY or ""
         if key == DEV_SECRET_KEY:
             raise RuntimeError(
@@ -239,7 +259,38 @@ class ProductionConfig(Config):
             raise RuntimeError("JWT_ISSUER must be set in production (the service's public URL)")
         if self.MAIL_BACKEND == "smtp" and not self.SMTP_HOST:
             raise RuntimeError("MAIL_BACKEND=smtp needs SMTP_HOST in production")
+        self._validate_relying_party()
         return super().validate()
+
+    def _validate_relying_party(self):
+        """Named (never the localhost defaults), a domain, and origins a browser would
+        run a ceremony on for it: https (http on localhost only), on the RP id or under it."""
+        rp_id, origins = self.WEBAUTHN_RP_ID, self.WEBAUTHN_ORIGINS
+        if not rp_id or not origins:
+            raise RuntimeError(
+                "WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS must be set in production (the domain "
+                "passkeys are bound to, and the https origins of the pages that use them)"
+            )
+        try:
+            ipaddress.ip_address(rp_id.strip("[]"))
+        except ValueError:
+            pass
+        else:
+            raise RuntimeError("WEBAUTHN_RP_ID must be a domain, not an IP address")
+        for origin in origins:
+            parts = urlsplit(origin)
+            host = parts.hostname or ""
+            if parts.scheme != "https" and not (parts.scheme == "http" and host in LOOPBACK_HOSTS):
+                raise RuntimeError(
+                    "WEBAUTHN_ORIGINS must be https in production (http only on localhost): "
+                    + origin
+                )
+            if parts.path or parts.query or parts.fragment or not host:
+                raise RuntimeError(f"WEBAUTHN_ORIGINS lists a URL, not an origin: {origin}")
+            if host != rp_id and not host.endswith(f".{rp_id}"):
+                raise RuntimeError(
+                    f"WEBAUTHN_ORIGINS must be on WEBAUTHN_RP_ID ({rp_id}) or under it: {origin}"
+                )
 
 
 CONFIGS = {

@@ -34,6 +34,11 @@ def test_production_refuses_short_secret_key(database_url):
 
 
 PRODUCTION_ISSUER = "https://auth.example.com"
+# Production names its passkey relying party (the localhost defaults are refused).
+RELYING_PARTY = {
+    "WEBAUTHN_RP_ID": "example.com",
+    "WEBAUTHN_ORIGINS": "https://accounts.example.com",
+}
 
 
 def test_production_starts_with_a_real_key_and_an_issuer(database_url):
@@ -44,6 +49,7 @@ def test_production_starts_with_a_real_key_and_an_issuer(database_url):
             "JWT_ISSUER": PRODUCTION_ISSUER,
             "SQLALCHEMY_DATABASE_URI": NO_DATABASE,
             "SMTP_HOST": "mail.example",
+            **RELYING_PARTY,
         }
     )
     assert app.config["JWT_SECRET_KEY"] is None  # tokens are signed by jws, not with it
@@ -54,7 +60,12 @@ def test_production_starts_with_a_real_key_and_an_issuer(database_url):
 
 def test_production_requires_an_issuer(database_url, monkeypatch):
     monkeypatch.delenv("JWT_ISSUER", raising=False)
-    settings = {"APP_ENV": "production", "SECRET_KEY": "k" * 48, "SMTP_HOST": "mail.example"}
+    settings = {
+        "APP_ENV": "production",
+        "SECRET_KEY": "k" * 48,
+        "SMTP_HOST": "mail.example",
+        **RELYING_PARTY,
+    }
     with pytest.raises(RuntimeError, match="JWT_ISSUER"):
         create_app({**settings, "SQLALCHEMY_DATABASE_URI": NO_DATABASE})
     control = {**settings, "JWT_ISSUER": PRODUCTION_ISSUER, "SQLALCHEMY_DATABASE_URI": NO_DATABASE}
@@ -118,7 +129,12 @@ def test_postgresql_connect_timeout_unless_the_url_names_one(query, connect_args
 
 
 def test_production_mails_over_smtp_and_refuses_to_start_without_a_host(database_url):
-    production = {"APP_ENV": "production", "SECRET_KEY": "k" * 48, "JWT_ISSUER": PRODUCTION_ISSUER}
+    production = {
+        "APP_ENV": "production",
+        "SECRET_KEY": "k" * 48,
+        "JWT_ISSUER": PRODUCTION_ISSUER,
+        **RELYING_PARTY,
+    }
     with pytest.raises(RuntimeError, match="SMTP_HOST"):
         create_app({**production, "SQLALCHEMY_DATABASE_URI": database_url})
     app = create_app(
@@ -161,6 +177,7 @@ def test_the_config_validates_itself_before_any_app_is_built():
         "SECRET_KEY": "k" * 32,
         "JWT_ISSUER": "https://a.example",
         "SMTP_HOST": "mail.example",
+        **RELYING_PARTY,
     }
     assert load_config(production).SECRET_KEY == "k" * 32
     # Development and testing run with the development key.
@@ -169,3 +186,61 @@ def test_the_config_validates_itself_before_any_app_is_built():
 
 def test_no_dead_settings():
     assert not hasattr(load_config({"APP_ENV": "testing"}), "JSON_SORT_KEYS")
+
+
+PRODUCTION = {  # all but the relying party
+    "APP_ENV": "production",
+    "SECRET_KEY": "k" * 48,
+    "JWT_ISSUER": PRODUCTION_ISSUER,
+    "SMTP_HOST": "mail.example",
+}
+ORIGIN = "https://accounts.example.com"
+
+
+@pytest.mark.parametrize(
+    ("webauthn", "refused"),
+    [
+        ({}, "WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS must be set"),  # the localhost defaults
+        ({"WEBAUTHN_RP_ID": "example.com"}, "must be set"),
+        ({"WEBAUTHN_ORIGINS": ORIGIN}, "must be set"),
+        (
+            {"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "http://accounts.example.com"},
+            "https",
+        ),
+        ({"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": f"{ORIGIN}/login"}, "origin"),
+        ({"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "https://evil.example"}, "under"),
+        ({"WEBAUTHN_RP_ID": "ample.com", "WEBAUTHN_ORIGINS": ORIGIN}, "under"),
+        ({"WEBAUTHN_RP_ID": "192.0.2.7", "WEBAUTHN_ORIGINS": "https://192.0.2.7"}, "IP address"),
+        # Controls: a real domain (the page on a subdomain of the RP id, or on it), and
+        # localhost named explicitly (a production-mode run on one machine, as the benchmark).
+        ({"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": ORIGIN}, None),
+        ({"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "https://example.com:8443"}, None),
+        ({"WEBAUTHN_RP_ID": "localhost", "WEBAUTHN_ORIGINS": "http://localhost:8000"}, None),
+    ],
+)
+def test_production_refuses_passkey_settings_that_are_not_its_own(monkeypatch, webauthn, refused):
+    """The development relying party (localhost over http) is not production's: the
+    RP id and origins must be named, https (http only on localhost), each origin on
+    the RP id or a subdomain of it."""
+    for name in ("WEBAUTHN_RP_ID", "WEBAUTHN_ORIGINS"):
+        monkeypatch.delenv(name, raising=False)
+    if refused is None:
+        rp_id = load_config({**PRODUCTION, **webauthn}).WEBAUTHN_RP_ID
+        assert rp_id == webauthn["WEBAUTHN_RP_ID"]
+        return
+    with pytest.raises(RuntimeError, match=refused):
+        load_config({**PRODUCTION, **webauthn})
+
+
+def test_passkey_settings_from_the_environment_count_as_set(monkeypatch):
+    monkeypatch.setenv("WEBAUTHN_RP_ID", "example.com")
+    monkeypatch.setenv("WEBAUTHN_ORIGINS", f'["{ORIGIN}"]')
+    assert load_config(PRODUCTION).WEBAUTHN_ORIGINS == [ORIGIN]
+    # Outside production the development defaults stand.
+    monkeypatch.delenv("WEBAUTHN_RP_ID")
+    monkeypatch.delenv("WEBAUTHN_ORIGINS")
+    development = load_config({"APP_ENV": "development"})
+    assert (development.WEBAUTHN_RP_ID, development.WEBAUTHN_ORIGINS) == (
+        "localhost",
+        ["http://localhost:8000"],
+    )

@@ -96,6 +96,8 @@ def test_production_accepts_a_long_random_key(database_url):
             "APP_ENV": "production",
             "SECRET_KEY": "k" * 32,
             "JWT_ISSUER": "https://auth.example.com",
+            "WEBAUTHN_RP_ID": "example.com",
+            "WEBAUTHN_ORIGINS": "https://accounts.example.com",
             # Its own database: its keys, sealed with its own SECRET_KEY, stay there.
             "SQLALCHEMY_DATABASE_URI": "sqlite://",
             "SMTP_HOST": "mail.example",
