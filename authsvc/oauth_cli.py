@@ -39,7 +39,9 @@ def rotate_command():
     click.echo(f"next:     {rotation.next}")
 
 
-@keys_cli.command("revoke")
+# A kid is base64url, so one in 64 starts with "-": read it as the argument it is,
+# not as an unknown option (`flask keys revoke -- KID` works as well).
+@keys_cli.command("revoke", context_settings={"ignore_unknown_options": True})
 @click.argument("kid")
 def revoke_command(kid):
     """Withdraw a key at once (a leaked key): its tokens stop verifying."""

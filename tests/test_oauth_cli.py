@@ -3,8 +3,11 @@
 import re
 
 import pytest
+from sqlalchemy import update
 
 from authsvc import clients, keys
+from authsvc.extensions import db
+from authsvc.models import SigningKey
 from authsvc.oauth_cli import clients_cli, keys_cli
 
 KID = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -55,6 +58,23 @@ def test_keys_revoke(app, runner):
     assert key_states(app)[current] == "revoked"
     again = runner.invoke(keys_cli, ["revoke", current])
     assert again.exit_code == 1 and "no live key" in again.output
+
+
+def test_keys_revoke_takes_a_kid_that_starts_with_a_dash(app, runner):
+    # A thumbprint kid starts with "-" one time in 64; the operator types it as listed.
+    runner.invoke(keys_cli, ["list"])
+    [current] = [kid for kid, state in key_states(app).items() if state == "current"]
+    dashed = "-" + current[1:]
+    with app.app_context():
+        db.session.execute(
+            update(SigningKey).where(SigningKey.kid == current).values(kid=dashed)
+        )
+        db.session.commit()
+    unknown = runner.invoke(keys_cli, ["revoke", "-" + "x" * 42])
+    assert unknown.exit_code == 1 and "no live key" in unknown.output, unknown.output
+    result = runner.invoke(keys_cli, ["revoke", dashed])
+    assert result.exit_code == 0, result.output
+    assert key_states(app)[dashed] == "revoked"
 
 
 @pytest.mark.parametrize("kid", ["short", "' OR 1=1 --" + "x" * 32, "y" * 43])
