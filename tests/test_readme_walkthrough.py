@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from testing.live_server import LiveServer, migrate
+from testing.live_server import BIN, ROOT, LiveServer, migrate
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 MARKER = "@@@ step done @@@"
@@ -44,8 +44,17 @@ def test_readme_walkthrough(tmp_path):
     with LiveServer(url, workers=2, env=env) as server:
         script = "set -e\n" + "".join(f"{cmds}\necho '{MARKER}'\n" for cmds, _ in steps)
         script = script.replace("http://127.0.0.1:8000", server.url)
+        # `flask` commands (as an operator runs them beside `make run`) reach the
+        # server's database, with its SECRET_KEY.
+        script = script.replace(".venv/bin/flask", str(BIN / "flask"))
+        flask_env = {**server.env, "PYTHONPATH": str(ROOT)}
         result = subprocess.run(
-            ["bash", "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path
+            ["bash", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env=flask_env,
         )
     assert result.returncode == 0, result.stderr
     outputs = result.stdout.split(f"{MARKER}\n")[:-1]
