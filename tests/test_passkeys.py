@@ -1,6 +1,7 @@
 """Passkeys through the API with a software authenticator: registration, the list,
 deletion, login (named and discoverable), disabled and deleted users, garbage."""
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -198,6 +199,41 @@ def test_login_options_do_not_tell_who_has_passkeys(app, client, device, ada_pas
     # Positive control: the real user still logs in with those options.
     reply = login(client, device.get(login_options(client, "ada")))
     assert reply.status_code == 200, reply.get_json()
+
+
+def test_a_named_challenge_answers_only_to_that_accounts_passkeys(
+    client, auth, make_user, device, ada_passkey
+):
+    """Mallory asks for options in someone else's name and answers with her own
+    passkey. The challenge of a name without passkeys was bound to no one, so she
+    logged in (as herself, 200) exactly when the name had none: an oracle. Every
+    named challenge is bound now, and the refusal is one 401 whoever the name is."""
+    mallory = make_user("mallory")
+    mallory_device = SoftAuthenticator(origin=ORIGIN)
+    registered, _ = register(client, auth.headers_for(mallory), mallory_device)
+    assert registered.status_code == 201, registered.get_json()
+    make_user("nopasskey", email="nopasskey@example.com")
+
+    def answer(name, with_device):
+        return login(client, with_device.get(login_options(client, name)))
+
+    names = ("ada", "ADA@example.com", "nopasskey", "nopasskey@example.com", "nobody-here")
+    refused = {name: answer(name, mallory_device) for name in names}
+    for name, reply in refused.items():
+        assert_login_failed(reply)
+    bodies = {json.dumps(reply.get_json(), sort_keys=True) for reply in refused.values()}
+    headers = {reply.headers["WWW-Authenticate"] for reply in refused.values()}
+    assert len(bodies) == len(headers) == 1, (bodies, headers)
+    # The controls: her passkey on her own name and with no name, ada's on ada's.
+    for name, with_device, who in (
+        ("mallory", mallory_device, mallory),
+        (None, mallory_device, mallory),
+        ("ada", device, None),
+    ):
+        reply = answer(name, with_device)
+        assert reply.status_code == 200, (name, reply.get_json())
+        if who is not None:
+            assert claims_of(reply.get_json()["access_token"])["sub"] == str(who["id"])
 
 
 @pytest.mark.parametrize("verified", [True, False], ids=["verified", "unverified"])

@@ -20,7 +20,9 @@ from ..models import PasskeyChallenge, utcnow
 CHALLENGE_LIFETIME = timedelta(minutes=5)
 # How long the browser may wait for the user (a hint; the challenge dies at 5 minutes anyway).
 CEREMONY_TIMEOUT_MS = 120_000
-REGISTER, LOGIN = "register", "login"
+# What a challenge is for: a registration, a login by any discoverable passkey, or
+# a login as a named account (bound: only that account's passkeys answer it).
+REGISTER, LOGIN, NAMED_LOGIN = "register", "login", "login-named"
 MAX_CREDENTIAL_ID = 1023  # bytes, WebAuthn Level 3
 # Anything py_webauthn, cbor2 or cryptography raise on a malformed or hostile
 # credential: it is the client's error (400 or 401), never a 500.
@@ -65,9 +67,9 @@ def new_challenge(purpose, user_id=None, user_handle=None, name=None):
     return challenge
 
 
-def spend(challenge, purpose, *conditions):
-    """Mark a live challenge used, atomically, and commit; return its row, or None when
-    it is not live.
+def spend(challenge, purposes, *conditions):
+    """Mark a live challenge for one of `purposes` used, atomically, and commit; return
+    its row, or None when it is not live.
 
     The spend is committed before anything else happens, so no later failure (a
     verification error, a 409 from a concurrent registration, a 500) can roll it
@@ -78,13 +80,18 @@ def spend(challenge, purpose, *conditions):
         update(PasskeyChallenge)
         .where(
             PasskeyChallenge.challenge_hash == digest(challenge),
-            PasskeyChallenge.purpose == purpose,
+            PasskeyChallenge.purpose.in_(purposes),
             PasskeyChallenge.used_at.is_(None),
             PasskeyChallenge.expires_at > now,
             *conditions,
         )
         .values(used_at=now)
-        .returning(PasskeyChallenge.user_id, PasskeyChallenge.user_handle, PasskeyChallenge.name)
+        .returning(
+            PasskeyChallenge.purpose,
+            PasskeyChallenge.user_id,
+            PasskeyChallenge.user_handle,
+            PasskeyChallenge.name,
+        )
         .execution_options(synchronize_session=False)
     ).first()
     db.session.commit()

@@ -84,7 +84,7 @@ def register(user, credential, name=None):
         challenge = signed_challenge(parsed)
     except MALFORMED:
         raise PasskeyRejected("The credential is malformed") from None
-    spent = spend(challenge, REGISTER, PasskeyChallenge.user_id == user.id)
+    spent = spend(challenge, (REGISTER,), PasskeyChallenge.user_id == user.id)
     if spent is None:
         db.session.rollback()
         raise PasskeyRejected("Unknown, expired or already used challenge")

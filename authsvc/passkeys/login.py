@@ -21,6 +21,7 @@ from .challenges import (
     CEREMONY_TIMEOUT_MS,
     LOGIN,
     MALFORMED,
+    NAMED_LOGIN,
     as_json,
     descriptor,
     new_challenge,
@@ -81,16 +82,19 @@ def _decoy_descriptors(name):
 def login_options(login=None):
     """Request options: for `login`'s passkeys, or (no login) any discoverable one; commits.
 
-    A login with no passkeys (no account, or an account without any) gets made-up
-    credentials, the same for its username and email, after the same queries as
-    a real one, so the answer does not tell who has passkeys.
+    A named request's challenge is bound to the account the name finds, or to
+    none when it finds none: only that account's passkeys answer it, so another
+    passkey is refused alike whoever the name is (see `login`). A login with no
+    passkeys (no account, or an account without any) gets made-up credentials,
+    the same for its username and email, after the same queries as a real one.
     """
-    user_id, allowed = None, []
+    purpose, user_id, allowed = LOGIN, None, []
     if login:
         user = accounts.find_by_login(login)
+        purpose, user_id = NAMED_LOGIN, (user.id if user is not None else None)
         passkeys = list_passkeys(user.id if user is not None else 0)  # 0 is no one's id
         if passkeys:
-            user_id, allowed = user.id, [descriptor(passkey) for passkey in passkeys]
+            allowed = [descriptor(passkey) for passkey in passkeys]
         elif user is not None:
             allowed = _decoy_descriptors(f"user:{user.id}")
         else:
@@ -98,7 +102,7 @@ def login_options(login=None):
     rp_id, _origins = settings()
     options = generate_authentication_options(
         rp_id=rp_id,
-        challenge=new_challenge(LOGIN, user_id),
+        challenge=new_challenge(purpose, user_id),
         timeout=CEREMONY_TIMEOUT_MS,
         allow_credentials=allowed,
         user_verification=UserVerificationRequirement.REQUIRED,
@@ -121,7 +125,7 @@ def login(credential, client):
         challenge = signed_challenge(parsed)
     except MALFORMED:
         _refuse("malformed")
-    spent = spend(challenge, LOGIN)
+    spent = spend(challenge, (LOGIN, NAMED_LOGIN))
     if spent is None:
         _refuse("challenge")
     passkey = db.session.execute(
@@ -129,7 +133,9 @@ def login(credential, client):
     ).scalar_one_or_none()
     if passkey is None:
         _refuse("unknown_credential")
-    if spent.user_id is not None and spent.user_id != passkey.user_id:
+    # A named challenge is bound to its account (a name that found none: to no one),
+    # so any other passkey gets this one refusal, whoever the name was.
+    if spent.purpose == NAMED_LOGIN and spent.user_id != passkey.user_id:
         _refuse("other_users_challenge", passkey.user_id)
     handle = parsed.response.user_handle
     if handle is not None and not hmac.compare_digest(handle, passkey.user_handle):
