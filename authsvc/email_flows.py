@@ -6,7 +6,7 @@ an acknowledged request never loses its mail and a failed one sends none.
 
 from flask import current_app
 
-from . import audit, email_tokens, mail, mfa, mfa_login, passwords, sessions
+from . import audit, email_tokens, mail, mfa, passwords, sessions
 from .errors import (
     EmailUnverified,
     InvalidEmailToken,
@@ -118,11 +118,11 @@ def require_verified_email(user, login):
 def password_changed(user, notice="password_changed"):
     """What a new password ends besides sessions (caller commits).
 
-    Every reset link, and every MFA login still waiting for its code (begun
-    with the old password); the user is told by the `notice` mail.
+    Every reset link; the user is told by the `notice` mail. The sessions, and
+    the MFA logins still waiting for a code (begun with the old password),
+    end by `sessions.revoke_all_sessions`, which every caller runs.
     """
     email_tokens.void(user.id, email_tokens.RESET)
-    mfa_login.end_pending(user.id)
     mail.notify(user, notice)
 
 

@@ -4,8 +4,10 @@ A right password of an MFA user opens no session: it records a challenge (the
 `mfa_token`'s digest, 5 minutes, 5 wrong codes) and answers 403. `verify`
 spends the challenge and the code in one transaction: the challenge by a
 conditional UPDATE (unused, unexpired, under its failure bound), the code by
-`mfa.spend_code`; a refused code rolls both back and is counted instead. A
-password change ends the challenges still pending (`end_pending`).
+`mfa.spend_code`; a refused code rolls both back and is counted instead.
+Whatever ends every session of the user (`sessions.revoke_all_sessions`:
+logout-all, a password change, a deactivation) ends the challenges still
+pending too.
 """
 
 from dataclasses import dataclass
@@ -44,21 +46,6 @@ def challenged_user_id(mfa_token):
     return db.session.execute(
         select(MfaChallenge.user_id).where(MfaChallenge.token_hash == otp.digest(mfa_token))
     ).scalar_one_or_none()
-
-
-def end_pending(user_id):
-    """End the user's MFA logins still waiting for a code (caller commits).
-
-    A password change calls it: an `mfa_token` proves the old password, so one
-    issued before the change must not finish a login after it. The challenges
-    are marked spent, not deleted, so a second step with such a token still
-    counts against the account's rate limit.
-    """
-    db.session.execute(
-        update(MfaChallenge)
-        .where(MfaChallenge.user_id == user_id, MfaChallenge.used_at.is_(None))
-        .values(used_at=utcnow())
-    )
 
 
 def prune_expired():

@@ -19,7 +19,15 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from . import audit, tokens
 from .errors import TokenRejected
 from .extensions import db
-from .models import DEFAULT_AMR, LoginSession, RefreshToken, User, live_clause, utcnow
+from .models import (
+    DEFAULT_AMR,
+    LoginSession,
+    MfaChallenge,
+    RefreshToken,
+    User,
+    live_clause,
+    utcnow,
+)
 
 REUSE_DETECTED = "Refresh token reuse detected; the session has been revoked"
 REVOKED = "Token has been revoked"
@@ -226,11 +234,33 @@ def _revoke(*conditions):
 
 
 def revoke_all_sessions(user_id, *, keep_sid=None):
-    """End every live session of a user, but `keep_sid`; return how many (caller commits)."""
+    """End every live session of a user, but `keep_sid`; return how many (caller commits).
+
+    The user's pending MFA logins end too (`end_pending_mfa_logins`): each is a
+    session waiting for its code, begun elsewhere, so never the one kept.
+    """
     conditions = [LoginSession.user_id == user_id]
     if keep_sid is not None:
         conditions.append(LoginSession.id != keep_sid)
+    end_pending_mfa_logins(user_id)
     return _revoke(*conditions)
+
+
+def end_pending_mfa_logins(user_id):
+    """End the user's MFA logins still waiting for a code (caller commits).
+
+    An `mfa_token` proves the password: one issued before an "end every
+    session" (logout-all, a password change, a deactivation, an admin's
+    revocation, MFA turned on or off) must not finish a login after it. The
+    challenges are marked spent, not deleted, so a second step with such a
+    token still counts against the account's rate limit.
+    """
+    db.session.execute(
+        update(MfaChallenge)
+        .where(MfaChallenge.user_id == user_id, MfaChallenge.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def prune_expired():

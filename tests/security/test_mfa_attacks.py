@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from authsvc import admin as admin_module
 from authsvc.extensions import db
 from tests.helpers import (
     ME,
@@ -255,6 +256,56 @@ def test_an_admins_password_change_ends_mfa_logins_begun_before_it(
     assert mfa.verify(untouched, other.code()).status_code == 200
     fresh = mfa_token_for(mfa, user, NEW_PASSWORD)
     assert mfa.verify(fresh, enrolled.code()).status_code == 200
+
+
+def admin_ends_sessions(client, enrolled, admin_headers):
+    reply = client.delete(f"{USERS}/{enrolled.user['id']}/sessions", headers=admin_headers)
+    assert reply.status_code == 200, reply.get_json()
+
+
+def user_logs_out_everywhere(client, enrolled, admin_headers):
+    reply = client.post("/api/v1/auth/logout-all", headers=enrolled.headers)
+    assert reply.status_code == 200, reply.get_json()
+
+
+def admin_deactivates_then_reactivates(client, enrolled, admin_headers):
+    for active in (False, True):
+        reply = client.patch(
+            f"{USERS}/{enrolled.user['id']}", json={"is_active": active}, headers=admin_headers
+        )
+        assert reply.status_code == 200, reply.get_json()
+
+
+def admin_deactivates_then_seed_admin_reactivates(client, enrolled, admin_headers):
+    user = enrolled.user
+    reply = client.patch(f"{USERS}/{user['id']}", json={"is_active": False}, headers=admin_headers)
+    assert reply.status_code == 200, reply.get_json()
+    with client.application.app_context():
+        admin_module.seed_admin(user["email"], user["username"])
+
+
+@pytest.mark.parametrize(
+    "end_everything",
+    [
+        admin_ends_sessions,
+        user_logs_out_everywhere,
+        admin_deactivates_then_reactivates,
+        admin_deactivates_then_seed_admin_reactivates,
+    ],
+)
+def test_ending_every_session_ends_mfa_logins_begun_before_it(
+    mfa, client, user, admin, make_user, end_everything
+):
+    enrolled = mfa.enable(user)
+    other = mfa.enable(make_user("bob"))
+    stolen = mfa.mfa_token(user)  # an attacker with the password, waiting for a code
+    untouched = mfa.mfa_token(other.user)  # control: another user's pending login
+    admin_headers = bearer(mfa.tokens(admin)["access_token"])
+    end_everything(client, enrolled, admin_headers)
+    refused(mfa.verify(stolen, enrolled.code()))
+    assert mfa.verify(untouched, other.code()).status_code == 200
+    # The refusal is the token's: the same code finishes a login begun after.
+    assert mfa.verify(mfa.mfa_token(user), enrolled.code()).status_code == 200
 
 
 # --- recovery codes and lockout ----------------------------------------------------
