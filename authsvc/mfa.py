@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from . import audit, crypto, mail, otp, passwords, sessions
 from .errors import BadRequest, Conflict, SecondFactorRejected
 from .extensions import db
-from .models import MfaChallenge, RecoveryCode, TotpFactor, utcnow
+from .models import MfaChallenge, RecoveryCode, TotpFactor, User, utcnow
 
 SECRET_PURPOSE = "totp-secret"
 
@@ -43,23 +43,42 @@ def _secret(factor):
     return crypto.decrypt(factor.secret_encrypted, SECRET_PURPOSE).decode()
 
 
+class UnreadableSecrets(crypto.DecryptionError):
+    """TOTP secrets that open with no configured secret; `users` are their (id, username)."""
+
+    def __init__(self, users):
+        super().__init__(f"{len(users)} TOTP secrets open with no configured secret")
+        self.users = users
+
+
 def reencrypt_secrets():
     """Seal every TOTP secret (pending or on) under the current SECRET_KEY; commits and
     returns how many changed.
 
-    Raises crypto.DecryptionError if a secret opens with none of SECRET_KEY and
-    SECRET_KEY_FALLBACKS: nothing is changed then.
+    Raises `UnreadableSecrets`, naming every user whose secret opens with none of
+    SECRET_KEY and SECRET_KEY_FALLBACKS (so the operator can finish in one go):
+    nothing is changed then.
     """
     changed = 0
-    try:
-        for factor in db.session.scalars(select(TotpFactor).with_for_update()):
+    unreadable = []
+    rows = db.session.execute(
+        select(TotpFactor, User.username)
+        .join(User, User.id == TotpFactor.user_id)
+        .order_by(TotpFactor.user_id)
+        .with_for_update(of=TotpFactor)
+    )
+    for factor, username in rows:
+        try:
             sealed = crypto.reencrypt(factor.secret_encrypted, SECRET_PURPOSE)
-            if sealed != factor.secret_encrypted:
-                factor.secret_encrypted = sealed
-                changed += 1
-    except crypto.DecryptionError:
+        except crypto.DecryptionError:
+            unreadable.append((factor.user_id, username))
+            continue
+        if sealed != factor.secret_encrypted:
+            factor.secret_encrypted = sealed
+            changed += 1
+    if unreadable:
         db.session.rollback()
-        raise
+        raise UnreadableSecrets(unreadable)
     db.session.commit()
     return changed
 

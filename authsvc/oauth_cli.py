@@ -69,10 +69,13 @@ def reencrypt_command():
         ) from None
     try:
         totp_secrets = mfa.reencrypt_secrets()
-    except crypto.DecryptionError:
+    except mfa.UnreadableSecrets as unreadable:
+        users = ", ".join(f"user {user_id} ({username})" for user_id, username in unreadable.users)
         raise click.ClickException(
-            f"re-encrypted {signing_keys} signing keys, but a TOTP secret opens with neither "
-            "SECRET_KEY nor SECRET_KEY_FALLBACKS; no TOTP secret changed"
+            f"re-encrypted {signing_keys} signing keys, but the TOTP secret of {users} opens "
+            "with neither SECRET_KEY nor SECRET_KEY_FALLBACKS; no TOTP secret changed. Add the "
+            "key it was sealed under to SECRET_KEY_FALLBACKS, or remove that MFA "
+            "(DELETE /api/v1/users/{id}/mfa; the user enrols again), then run this again"
         ) from None
     click.echo(f"Re-encrypted {signing_keys} signing keys and {totp_secrets} TOTP secrets")
 

@@ -5,10 +5,11 @@ import re
 import pytest
 from sqlalchemy import update
 
-from authsvc import clients, keys
+from authsvc import clients, crypto, keys
 from authsvc.extensions import db
-from authsvc.models import SigningKey
+from authsvc.models import SigningKey, TotpFactor
 from authsvc.oauth_cli import clients_cli, keys_cli
+from tests.helpers import STEP
 
 KID = re.compile(r"[A-Za-z0-9_-]{43}")
 
@@ -66,9 +67,7 @@ def test_keys_revoke_takes_a_kid_that_starts_with_a_dash(app, runner):
     [current] = [kid for kid, state in key_states(app).items() if state == "current"]
     dashed = "-" + current[1:]
     with app.app_context():
-        db.session.execute(
-            update(SigningKey).where(SigningKey.kid == current).values(kid=dashed)
-        )
+        db.session.execute(update(SigningKey).where(SigningKey.kid == current).values(kid=dashed))
         db.session.commit()
     unknown = runner.invoke(keys_cli, ["revoke", "-" + "x" * 42])
     assert unknown.exit_code == 1 and "no live key" in unknown.output, unknown.output
@@ -146,3 +145,43 @@ def test_keys_reencrypt_keeps_totp_working_once_the_old_secret_is_gone(
     else:
         # No configured secret opens the TOTP secret: the service cannot check a code.
         assert reply.status_code == 500
+
+
+LOST_SECRET_KEY = "a-lost-secret-key-" + "z" * 40
+
+
+def test_keys_reencrypt_names_the_users_whose_totp_secret_no_key_opens(
+    app, runner, mfa, user, make_user
+):
+    """One TOTP secret sealed under a key no longer configured: nothing changes, and
+    the error names its user (and no other, and no secret) so the operator can finish;
+    with that key back as a fallback (the control) the same command succeeds."""
+    good = mfa.enable(user)
+    bad = mfa.enable(make_user("bob"))
+    old = app.config["SECRET_KEY"]
+    with app.app_context():
+        app.config.update(SECRET_KEY=LOST_SECRET_KEY)
+        row = db.session.get(TotpFactor, bad.user["id"])
+        row.secret_encrypted = crypto.encrypt(bad.secret.encode(), "totp-secret")
+        db.session.commit()
+    app.config.update(SECRET_KEY=NEW_SECRET_KEY, SECRET_KEY_FALLBACKS=[old])
+    result = runner.invoke(keys_cli, ["reencrypt"])
+    assert result.exit_code == 1, result.output
+    assert f"user {bad.user['id']} (bob)" in result.output
+    assert f"user {good.user['id']} " not in result.output and "(ada)" not in result.output
+    assert bad.secret not in result.output and good.secret not in result.output
+    assert "no TOTP secret changed" in result.output
+    with app.app_context():
+        assert crypto.needs_reencryption(
+            db.session.get(TotpFactor, good.user["id"]).secret_encrypted, "totp-secret"
+        )
+    assert mfa.login_with(good).status_code == 200  # the fallback still opens ada's
+
+    app.config.update(SECRET_KEY_FALLBACKS=[old, LOST_SECRET_KEY])
+    result = runner.invoke(keys_cli, ["reencrypt"])
+    assert result.exit_code == 0, result.output
+    assert "and 2 TOTP secrets" in result.output
+    app.config.update(SECRET_KEY_FALLBACKS=[])
+    mfa.clock.shift(STEP)  # past the step of the code ada used above
+    assert mfa.login_with(good).status_code == 200
+    assert mfa.login_with(bad).status_code == 200
