@@ -121,9 +121,15 @@ class SoftAuthenticator:
     ):
         """Answer request options with an assertion (AuthenticationResponseJSON).
 
-        The counter goes up by one unless `sign_count` says what to claim.
+        As an authenticator, it answers only with a credential that options'
+        `allowCredentials` lists, or with any of its own when that is empty (all
+        of them are discoverable). The counter goes up by one unless `sign_count`
+        says what to claim.
         """
         credential = credential or self.credentials[-1]
+        allowed = [unb64url(listed["id"]) for listed in options.get("allowCredentials") or []]
+        if allowed and credential.credential_id not in allowed:
+            raise LookupError("NotAllowedError: the credential is not in allowCredentials")
         credential.sign_count = credential.sign_count + 1 if sign_count is None else sign_count
         rp_id = rp_id or options.get("rpId") or credential.rp_id
         flags = UP | (UV if user_verified else 0)

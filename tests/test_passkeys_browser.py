@@ -217,6 +217,14 @@ def test_register_then_log_in_with_username_and_discoverable(tab, person, server
     assert by_name["amr"] == ["hwk", "mfa"]
     assert by_name["me"]["username"] == username
     shots.append(tab.screenshot("logged-in"))
+    # Options name no credential (allowCredentials is empty), so the authenticator
+    # offers this passkey for any name; a challenge named for another account, or
+    # for no one's name, refuses it alike.
+    other, _token = new_person(server)
+    refused = {name: tab.login(name) for name in (other, f"nobody-{uuid.uuid4().hex[:8]}")}
+    for reply in refused.values():
+        assert not reply["ok"] and reply["status"] == 401, reply
+        assert reply["error"] == "ApiError: Passkey login failed"
 
     discoverable = tab.login("")
     assert discoverable["ok"] and discoverable["discoverable"], discoverable
@@ -228,6 +236,7 @@ def test_register_then_log_in_with_username_and_discoverable(tab, person, server
         "registration": registered["passkey"],
         "authenticator_after": tab.credentials(),
         "login_with_username": {"amr": by_name["amr"], "me": by_name["me"]["username"]},
+        "login_with_other_names": [reply["status"] for reply in refused.values()],
         "login_discoverable": {"amr": discoverable["amr"], "me": discoverable["me"]["username"]},
         "login_statuses": [call.get("status") for call in calls],
         "console_errors": tab.page.console_errors(),

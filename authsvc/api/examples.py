@@ -93,7 +93,7 @@ PASSKEY_REQUEST_OPTIONS = {
     "rpId": "localhost",
     "challenge": "m1Yc2c0bPq7o3yQe5vN4sX8hW6tR2uZ9aJ1kL3dF5gH",
     "timeout": 120000,
-    "allowCredentials": [{"type": "public-key", "id": "AbCdEfGhIjKlMnOpQrStUv"}],
+    "allowCredentials": [],
     "userVerification": "required",
 }
 PASSKEY_REGISTRATION = {

@@ -89,7 +89,8 @@ def delete_passkey(passkey_id):
 @blp.arguments(PasskeyLoginOptionsSchema, required=False, example={"username": "ada"})
 @blp.response(200, example=ex.PASSKEY_REQUEST_OPTIONS)
 def login_options(data):
-    """Request options for navigator.credentials.get(); no username: discoverable passkeys"""
+    """Request options for navigator.credentials.get() (discoverable passkeys; a username
+    binds the challenge to that account)"""
     return passkeys.login_options((data or {}).get("username"))
 
 

@@ -46,9 +46,9 @@ class PasskeyChallenge(db.Model):
     __tablename__ = "passkey_challenges"
 
     challenge_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
-    purpose: Mapped[str] = mapped_column(String(16))  # "register" or "login"
-    # Register: the user registering. Login: the user named in the options
-    # call, or NULL for a discoverable-credential login.
+    purpose: Mapped[str] = mapped_column(String(16))  # "register", "login" or "login-named"
+    # Register: the user registering. Login: NULL (any discoverable passkey).
+    # Login-named: the account the name found, NULL when it found none (no passkey answers).
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )

@@ -1,19 +1,14 @@
 """Passkey login: request options (named or discoverable) and assertion verification."""
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from webauthn import generate_authentication_options, verify_authentication_response
 from webauthn.helpers import parse_authentication_credential_json
-from webauthn.helpers.structs import (
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    UserVerificationRequirement,
-)
+from webauthn.helpers.structs import UserVerificationRequirement
 
-from .. import accounts, audit, crypto, email_flows, sessions
+from .. import accounts, audit, email_flows, sessions
 from ..errors import AccountDisabled, EmailUnverified, InvalidCredentials
 from ..extensions import db
 from ..models import Passkey, User, utcnow
@@ -23,14 +18,12 @@ from .challenges import (
     MALFORMED,
     NAMED_LOGIN,
     as_json,
-    descriptor,
     new_challenge,
     reason,
     settings,
     signed_challenge,
     spend,
 )
-from .credentials import list_passkeys
 
 # RFC 8176: proof of possession of a (hardware-held) key, and multiple factors
 # (the authenticator verified the user by PIN or biometric; which one it does not say).
@@ -50,61 +43,25 @@ class PasskeyLogin:
     started: sessions.SessionStarted
 
 
-# Made-up credentials for a name with no passkeys look like real ones: one, now
-# and then two; an id length and transports such as platform passkeys and
-# security keys report (a real one's shape among them).
-DECOY_ID_LENGTHS = (16, 20, 32, 32, 64)
-DECOY_TRANSPORTS = (
-    (AuthenticatorTransport.INTERNAL,),
-    (AuthenticatorTransport.INTERNAL,),
-    (AuthenticatorTransport.HYBRID, AuthenticatorTransport.INTERNAL),
-    (AuthenticatorTransport.NFC, AuthenticatorTransport.USB),
-)
-
-
-def _decoy_descriptors(name):
-    """Stable made-up credentials for `name`: HMAC of it under a key derived from
-    SECRET_KEY, so nobody without the key can tell them from real ones."""
-    key = crypto.derived_secret("passkey-decoys")
-    seed = hmac.new(key, name.encode(), hashlib.sha512).digest()
-    descriptors = []
-    for index in range(2 if seed[0] % 4 == 0 else 1):
-        stream = hmac.new(key, seed + bytes([index]), hashlib.sha512).digest()
-        length = DECOY_ID_LENGTHS[stream[0] % len(DECOY_ID_LENGTHS)]
-        transports = DECOY_TRANSPORTS[stream[1] % len(DECOY_TRANSPORTS)]
-        credential_id = hmac.new(key, b"id" + stream, hashlib.sha512).digest()[:length]
-        descriptors.append(
-            PublicKeyCredentialDescriptor(id=credential_id, transports=list(transports))
-        )
-    return descriptors
-
-
 def login_options(login=None):
-    """Request options: for `login`'s passkeys, or (no login) any discoverable one; commits.
+    """Request options; commits. `allowCredentials` is always empty: the
+    authenticator offers its discoverable passkeys (registration requires them).
 
-    A named request's challenge is bound to the account the name finds, or to
-    none when it finds none: only that account's passkeys answer it, so another
-    passkey is refused alike whoever the name is (see `login`). A login with no
-    passkeys (no account, or an account without any) gets made-up credentials,
-    the same for its username and email, after the same queries as a real one.
+    Named (`login`), the challenge is bound to the account the name finds, or to
+    none when it finds none: only that account's passkeys answer it (see
+    `login`). The answer is the same for any name, after the same queries, so
+    it tells no one who exists or who has passkeys.
     """
-    purpose, user_id, allowed = LOGIN, None, []
+    purpose, user_id = LOGIN, None
     if login:
         user = accounts.find_by_login(login)
         purpose, user_id = NAMED_LOGIN, (user.id if user is not None else None)
-        passkeys = list_passkeys(user.id if user is not None else 0)  # 0 is no one's id
-        if passkeys:
-            allowed = [descriptor(passkey) for passkey in passkeys]
-        elif user is not None:
-            allowed = _decoy_descriptors(f"user:{user.id}")
-        else:
-            allowed = _decoy_descriptors(f"login:{login.strip().lower()}")
     rp_id, _origins = settings()
     options = generate_authentication_options(
         rp_id=rp_id,
         challenge=new_challenge(purpose, user_id),
         timeout=CEREMONY_TIMEOUT_MS,
-        allow_credentials=allowed,
+        allow_credentials=[],
         user_verification=UserVerificationRequirement.REQUIRED,
     )
     db.session.commit()
