@@ -7,6 +7,7 @@ the README's configuration table is read here, and only here.
 import ipaddress
 import json
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,6 +22,8 @@ DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
 MIN_SECRET_KEY_BYTES = 32
 # Hosts a browser runs WebAuthn on over plain http (secure contexts); elsewhere, https only.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def env_str(name, default=None):
@@ -263,34 +266,84 @@ class ProductionConfig(Config):
         return super().validate()
 
     def _validate_relying_party(self):
-        """Named (never the localhost defaults), a domain, and origins a browser would
-        run a ceremony on for it: https (http on localhost only), on the RP id or under it."""
+        """Named (never the localhost defaults), and such that ceremonies can succeed:
+        py_webauthn compares the RP id and each origin with what the browser sends,
+        character for character, so both must be written exactly as browsers write
+        them. The RP id: a lowercase domain of two labels or more (or `localhost`),
+        no trailing dot, no IP address (the Public Suffix List is not consulted:
+        `co.uk` passes here and browsers refuse it). Each origin: `scheme://host`
+        with `:port` only when not the scheme's default, lowercase, no user info,
+        path, query or fragment; https (http on localhost only), on the RP id or
+        under it."""
         rp_id, origins = self.WEBAUTHN_RP_ID, self.WEBAUTHN_ORIGINS
         if not rp_id or not origins:
             raise RuntimeError(
                 "WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS must be set in production (the domain "
                 "passkeys are bound to, and the https origins of the pages that use them)"
             )
-        try:
-            ipaddress.ip_address(rp_id.strip("[]"))
-        except ValueError:
-            pass
-        else:
-            raise RuntimeError("WEBAUTHN_RP_ID must be a domain, not an IP address")
+        _check_rp_id(rp_id)
         for origin in origins:
-            parts = urlsplit(origin)
-            host = parts.hostname or ""
-            if parts.scheme != "https" and not (parts.scheme == "http" and host in LOOPBACK_HOSTS):
-                raise RuntimeError(
-                    "WEBAUTHN_ORIGINS must be https in production (http only on localhost): "
-                    + origin
-                )
-            if parts.path or parts.query or parts.fragment or not host:
-                raise RuntimeError(f"WEBAUTHN_ORIGINS lists a URL, not an origin: {origin}")
+            host = _check_origin(origin)
             if host != rp_id and not host.endswith(f".{rp_id}"):
                 raise RuntimeError(
                     f"WEBAUTHN_ORIGINS must be on WEBAUTHN_RP_ID ({rp_id}) or under it: {origin}"
                 )
+
+
+def _check_rp_id(rp_id):
+    """Refuse an RP id browsers would never send (see `_validate_relying_party`)."""
+    try:
+        ipaddress.ip_address(rp_id.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        raise RuntimeError("WEBAUTHN_RP_ID must be a domain, not an IP address")
+    if rp_id != rp_id.lower() or rp_id.endswith("."):
+        raise RuntimeError(
+            f"WEBAUTHN_RP_ID must be written as browsers write it: lowercase, no trailing dot "
+            f"({rp_id.lower().rstrip('.')}): {rp_id}"
+        )
+    labels = rp_id.split(".")
+    if len(rp_id) > 253 or not all(DNS_LABEL.fullmatch(label) for label in labels):
+        raise RuntimeError(
+            f"WEBAUTHN_RP_ID must be a domain name (letters, digits, hyphens; "
+            f"an internationalized one in its xn-- form): {rp_id}"
+        )
+    if len(labels) < 2 and rp_id != "localhost":
+        raise RuntimeError(
+            f"WEBAUTHN_RP_ID must have two labels or more (a top-level domain is no "
+            f"site's): {rp_id}"
+        )
+
+
+def _check_origin(origin):
+    """The origin's host, when `origin` is written exactly as a browser sends it."""
+    parts = urlsplit(origin)
+    host = parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise RuntimeError(f"WEBAUTHN_ORIGINS has an invalid port: {origin}")
+    if "@" in parts.netloc:
+        raise RuntimeError(f"WEBAUTHN_ORIGINS must not carry user info: {origin}")
+    if parts.scheme != "https" and not (parts.scheme == "http" and host in LOOPBACK_HOSTS):
+        raise RuntimeError(
+            f"WEBAUTHN_ORIGINS must be https in production (http only on localhost): {origin}"
+        )
+    if parts.path or "?" in origin or "#" in origin or not host:
+        raise RuntimeError(f"WEBAUTHN_ORIGINS lists a URL, not an origin: {origin}")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != DEFAULT_PORTS[parts.scheme]:
+        netloc += f":{port}"
+    exact = f"{parts.scheme}://{netloc}"
+    if origin != exact:
+        raise RuntimeError(
+            "WEBAUTHN_ORIGINS must be written as browsers send them (lowercase, no default "
+            f"port), or no ceremony can match: {origin} (write {exact})"
+        )
+    return host
 
 
 CONFIGS = {

@@ -222,6 +222,11 @@ def test_production_refuses_passkey_settings_that_are_not_its_own(monkeypatch, w
     """The development relying party (localhost over http) is not production's: the
     RP id and origins must be named, https (http only on localhost), each origin on
     the RP id or a subdomain of it."""
+    assert_relying_party(monkeypatch, webauthn, refused)
+
+
+def assert_relying_party(monkeypatch, webauthn, refused):
+    """Production starts with `webauthn` (refused is None), or stops naming `refused`."""
     for name in ("WEBAUTHN_RP_ID", "WEBAUTHN_ORIGINS"):
         monkeypatch.delenv(name, raising=False)
     if refused is None:
@@ -230,6 +235,53 @@ def test_production_refuses_passkey_settings_that_are_not_its_own(monkeypatch, w
         return
     with pytest.raises(RuntimeError, match=refused):
         load_config({**PRODUCTION, **webauthn})
+
+
+def relying_party(rp_id="example.com", origin=ORIGIN):
+    return {"WEBAUTHN_RP_ID": rp_id, "WEBAUTHN_ORIGINS": [origin]}
+
+
+@pytest.mark.parametrize(
+    ("webauthn", "refused"),
+    [
+        # Origins py_webauthn's exact comparison with the browser's never matches:
+        # browsers send scheme and host lowercase and leave the default port out.
+        (relying_party(origin="https://Accounts.example.com"), "as browsers send"),
+        (relying_party(origin="HTTPS://accounts.example.com"), "as browsers send"),
+        (relying_party(origin="https://accounts.example.com:443"), "as browsers send"),
+        (relying_party("localhost", "http://localhost:80"), "as browsers send"),
+        (relying_party(origin="https://accounts.example.com:0443"), "as browsers send"),
+        (relying_party(origin="https://accounts.example.com:abc"), "invalid port"),
+        (relying_party(origin="https://accounts.example.com:99999"), "invalid port"),
+        (relying_party(origin="https://accounts.example.com:0"), "invalid port"),
+        (relying_party(origin="https://ada@accounts.example.com"), "user info"),
+        (relying_party(origin="https://ada:pw@accounts.example.com"), "user info"),
+        (relying_party(origin=f"{ORIGIN}?"), "not an origin"),
+        (relying_party(origin=f"{ORIGIN}#"), "not an origin"),
+        (relying_party(origin=f"{ORIGIN}/"), "not an origin"),
+        # RP ids browsers never send or accept.
+        (relying_party("Example.com"), "lowercase"),
+        (relying_party("example.com."), "trailing dot"),
+        (relying_party("com", "https://com"), "two labels"),
+        (relying_party("intranet", "https://accounts.intranet"), "two labels"),
+        (relying_party("exa_mple.com", "https://exa_mple.com"), "domain name"),
+        (relying_party("example..com", "https://accounts.example..com"), "domain name"),
+        # Controls: as browsers write them, a non-default port kept.
+        (relying_party(), None),
+        (relying_party(origin="https://accounts.example.com:8443"), None),
+        (relying_party(origin="https://example.com"), None),
+        (relying_party("localhost", "http://localhost:8000"), None),
+        (relying_party("localhost", "https://localhost"), None),
+        (relying_party("xn--bcher-kva.example", "https://xn--bcher-kva.example"), None),
+        # Not refused: the Public Suffix List is not consulted (browsers refuse this one).
+        (relying_party("co.uk", "https://accounts.co.uk"), None),
+    ],
+)
+def test_production_refuses_a_relying_party_no_ceremony_could_match(monkeypatch, webauthn, refused):
+    """py_webauthn compares the RP id and the origin with the browser's strings,
+    character for character: an origin or RP id written otherwise than browsers
+    write them passed the check at start and failed every passkey ceremony after."""
+    assert_relying_party(monkeypatch, webauthn, refused)
 
 
 def test_passkey_settings_from_the_environment_count_as_set(monkeypatch):
