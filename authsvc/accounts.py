@@ -8,7 +8,7 @@ layer turns into problem responses and the CLI into messages.
 
 from contextlib import contextmanager
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, email_flows, mail, mfa_login, passwords, sessions
@@ -128,33 +128,75 @@ def authenticate(login, password, client):
         audit.failure("login.failure", user_id=user.id, login=login, reason="account_disabled")
         raise AccountDisabled()
     email_flows.require_verified_email(user, login)
-    if passwords.needs_rehash(user.password_hash):
-        _rehash(user, password)
+    proved_hash = user.password_hash
+    if passwords.needs_rehash(proved_hash):
+        proved_hash = _rehash(user, password)
     if user.mfa_enabled:
         # No session yet: the second step (`mfa_login.verify`) opens it.
         mfa_token = mfa_login.challenge(user)
+        _check_still_proved(user, proved_hash, password, login)
         db.session.commit()
         audit.record("login.mfa_required", user_id=user.id)
         raise MfaRequired(mfa_token, mfa_login.METHODS)
     started = sessions.start(user, client)
+    _check_still_proved(user, proved_hash, password, login)
     db.session.commit()
     audit.record("login.success", user_id=user.id, session_id=started.session_id)
     return user, started
 
 
 def _rehash(user, password):
-    """Store the password at the configured cost (caller commits).
+    """Store the password at the configured cost (caller commits); return the stored hash.
 
     Only if the stored hash is still the one just verified (a concurrent
-    password change wins), and without touching `updated_at`: upkeep of the
-    storage is no change of the account.
+    password change wins: the verified hash is returned then), and without
+    touching `updated_at`: upkeep of the storage is no change of the account.
     """
-    db.session.execute(
+    new_hash = passwords.hash_password(password)
+    stored = db.session.execute(
         update(User)
         .where(User.id == user.id, User.password_hash == user.password_hash)
-        .values(password_hash=passwords.hash_password(password), updated_at=User.updated_at)
+        .values(password_hash=new_hash, updated_at=User.updated_at)
         .execution_options(synchronize_session=False)
-    )
+    ).rowcount
+    return new_hash if stored == 1 else user.password_hash
+
+
+# The user's credentials as a login commits, locked against a concurrent change:
+# FOR SHARE on PostgreSQL (concurrent logins share it; a password change or a
+# deactivation, which write the row, wait or are waited for). SQLite has no row
+# locks: there the login's first write took the database's write lock, which a
+# change needs too, and holds it to the commit.
+CREDENTIALS_NOW = (
+    select(User.password_hash, User.is_active)
+    .where(User.id == bindparam("user_id"))
+    .with_for_update(read=True)
+)
+
+
+def _check_still_proved(user, proved_hash, password, login):
+    """Refuse a login whose password changed, or account was disabled, while it was checked.
+
+    bcrypt checks the hash read before the login writes its session or MFA
+    challenge, and a password change or deactivation committed in between ends
+    the user's sessions before that row exists, so it would outlive them. With
+    the row written (not committed), the user's row is read again under a lock:
+    a change that committed first is seen here, and one that commits later
+    waits for this login and then ends its session. A hash that differs from
+    the one proved is checked again (a concurrent rehash keeps the password).
+    """
+    db.session.flush()
+    now = db.session.execute(CREDENTIALS_NOW, {"user_id": user.id}).one()
+    if now.password_hash != proved_hash and not passwords.verify_password(
+        now.password_hash, password
+    ):
+        db.session.rollback()
+        audit.failure("login.failure", user_id=user.id, login=login, reason="password_changed")
+        raise InvalidCredentials()
+    if not now.is_active:
+        db.session.rollback()
+        audit.failure("login.failure", user_id=user.id, login=login, reason="account_disabled")
+        raise AccountDisabled()
 
 
 def changes_to(user, data):

@@ -18,6 +18,8 @@ pytestmark = pytest.mark.slow
 
 RACERS = 24
 WORKERS = 3
+ROUNDS = 6
+LOGINS = 8
 
 
 @pytest.fixture(scope="module", params=backend_params())
@@ -148,3 +150,46 @@ def test_logout_all_racing_refreshes_leaves_no_live_token(server):
     assert len(issued) > 2 * len(chains)
     for pair in issued:
         assert_refused(server, pair)
+
+
+def test_logins_racing_a_password_change_leave_no_live_session(server):
+    """Logins with the current password released together with a change of it,
+    round after round: a login that commits first is ended by the change, one
+    that commits after is refused; none keeps a live session. The changer's own
+    session stays (the control), and the new password logs in."""
+    name, changer = register(server)
+    password = PASSWORD
+    won = 0
+    for round_ in range(ROUNDS):
+        new_password = f"{PASSWORD}-{round_}"
+        start = threading.Barrier(LOGINS + 1)
+        replies = [None] * (LOGINS + 1)
+
+        def log_in(index, password=password):
+            client = ApiClient(server.url)
+            start.wait(timeout=30)
+            replies[index] = client.post(LOGIN, {"username": name, "password": password})
+
+        def change(password=password, new_password=new_password):
+            client = ApiClient(server.url)
+            start.wait(timeout=30)
+            body = {"password": new_password, "current_password": password}
+            replies[LOGINS] = client.request("PATCH", ME, body, token=changer["access_token"])
+
+        threads = [threading.Thread(target=log_in, args=(i,)) for i in range(LOGINS)]
+        threads.append(threading.Thread(target=change))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert replies[LOGINS].status == 200, replies[LOGINS].body
+        for reply in replies[:LOGINS]:
+            assert reply.status in (200, 401), reply.body
+            if reply.status == 200:
+                won += 1
+                assert_refused(server, reply.json())
+        password = new_password
+    assert ApiClient(server.url).get(ME, token=changer["access_token"]).status == 200
+    login_pair = ApiClient(server.url).post(LOGIN, {"username": name, "password": password})
+    assert login_pair.status == 200, login_pair.body
+    assert won, "no login got in before a change: the race was not run"

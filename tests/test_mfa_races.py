@@ -1,5 +1,6 @@
 """MFA races against a real multi-worker gunicorn, on SQLite and PostgreSQL:
-one TOTP code, one recovery code, one mfa_token, each sent by many clients at once.
+one TOTP code, one recovery code, one mfa_token, each sent by many clients at once;
+logins racing a password change.
 
 The real clock runs here: the confirmation uses the code of the step before
 now (one step of drift is accepted), so the raced code, of the current step,
@@ -16,11 +17,13 @@ import pytest
 from testing.databases import backend_params, throwaway_database
 from testing.live_server import LiveServer, migrate
 from testing.load.client import ApiClient
-from tests.helpers import LOGIN, PASSWORD, REGISTER
+from tests.helpers import LOGIN, ME, PASSWORD, REGISTER
 
 pytestmark = pytest.mark.slow
 
 RACERS = 20
+ROUNDS = 5
+LOGINS = 6
 WORKERS = 3
 MFA = "/api/v1/auth/mfa"
 
@@ -36,8 +39,11 @@ def server(request, tmp_path_factory):
         assert "Traceback" not in log.read_text(errors="replace")
 
 
-def enabled_user(server):
-    """Register, enrol and confirm; return (username, secret, recovery codes)."""
+def enabled_user(server, sessions=None):
+    """Register, enrol and confirm; return (username, secret, recovery codes).
+
+    The registration's access token (its session outlives the confirmation)
+    is appended to `sessions` when given."""
     client = ApiClient(server.url)
     name = f"m{uuid.uuid4().hex[:12]}"
     body = {"email": f"{name}@example.com", "username": name, "password": PASSWORD}
@@ -47,6 +53,8 @@ def enabled_user(server):
     previous_step = pyotp.TOTP(secret).at(time.time() - 30)
     confirmed = client.post(f"{MFA}/totp/confirm", {"code": previous_step}, token=access)
     assert confirmed.status == 200, confirmed.body
+    if sessions is not None:
+        sessions.append(access)
     return name, secret, confirmed.json()["recovery_codes"]
 
 
@@ -101,3 +109,52 @@ def test_one_mfa_token_from_twenty_clients_makes_one_session(server):
     bodies += [{"mfa_token": token, "code": pyotp.TOTP(secret).now()}] * (RACERS - len(codes))
     statuses = at_once(server, bodies)
     assert statuses.count(200) == 1 and statuses.count(401) == RACERS - 1, statuses
+
+
+def test_mfa_logins_racing_a_password_change_leave_no_live_mfa_token(server):
+    """Password logins of an MFA user released together with a change of the
+    password, round after round: no mfa_token they got finishes its login after
+    the change (a login that commits after it gets 401 at once). The control: a
+    login with the new password finishes with the same code."""
+    access = []
+    name, secret, _codes = enabled_user(server, access)
+    password = PASSWORD
+    tokens = []
+    for round_ in range(ROUNDS):
+        new_password = f"{PASSWORD}-{round_}"
+        start = threading.Barrier(LOGINS + 1)
+        replies = [None] * (LOGINS + 1)
+
+        def log_in(index, password=password):
+            client = ApiClient(server.url)
+            start.wait(timeout=30)
+            replies[index] = client.post(LOGIN, {"username": name, "password": password})
+
+        def change(password=password, new_password=new_password):
+            client = ApiClient(server.url)
+            start.wait(timeout=30)
+            body = {"password": new_password, "current_password": password}
+            replies[LOGINS] = client.request("PATCH", ME, body, token=access[0])
+
+        threads = [threading.Thread(target=log_in, args=(i,)) for i in range(LOGINS)]
+        threads.append(threading.Thread(target=change))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert replies[LOGINS].status == 200, replies[LOGINS].body
+        for reply in replies[:LOGINS]:
+            assert reply.status in (403, 401), reply.body
+            if reply.status == 403:
+                tokens.append(reply.json()["mfa_token"])
+        password = new_password
+    assert tokens, "no login got in before a change: the race was not run"
+    code = pyotp.TOTP(secret).now()
+    client = ApiClient(server.url)
+    for token in tokens:
+        reply = client.post(f"{MFA}/verify", {"mfa_token": token, "code": code})
+        assert reply.status == 401, reply.body
+    reply = client.post(LOGIN, {"username": name, "password": password})
+    assert reply.status == 403, reply.body
+    finished = client.post(f"{MFA}/verify", {"mfa_token": reply.json()["mfa_token"], "code": code})
+    assert finished.status == 200, finished.body

@@ -1,16 +1,19 @@
 """Sessions: lifetime, rotation chain, what "live" means, amr, and what use cases return."""
 
+import threading
 from datetime import timedelta
 
 import flask
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from authsvc import accounts, jwt_callbacks, sessions, tokens
+from authsvc import accounts, jwt_callbacks, passwords, sessions, tokens
 from authsvc.errors import TokenRejected
 from authsvc.extensions import db
 from authsvc.models import LoginSession, RefreshToken, User, is_live, live_clause, utcnow
-from tests.helpers import PASSWORD, claims_of
+from tests.helpers import LOGIN, ME, PASSWORD, bearer, claims_of
+
+USERS = "/api/v1/users"
 
 NOWHERE = sessions.Client(ip=None, user_agent=None)
 
@@ -190,3 +193,161 @@ def test_use_cases_keep_no_request_state(module):
 def test_the_http_layer_keeps_its_request_state():
     """Positive control for the test above: the JWT callbacks do hold `flask.g`."""
     assert any(value is flask.g for value in vars(jwt_callbacks).values())
+
+
+# --- a login racing a change of the account ----------------------------------------
+# bcrypt checks the hash read before the login writes its session (or MFA
+# challenge). A password change or deactivation by another request must not
+# leave that login alive, whichever of the two commits first.
+
+NEW_PASSWORD = "a-brand-new-passphrase"
+
+
+def change_password(client, user, user_headers, admin_headers):
+    body = {"password": NEW_PASSWORD, "current_password": PASSWORD}
+    return client.patch(ME, json=body, headers=user_headers)
+
+
+def deactivate(client, user, user_headers, admin_headers):
+    return client.patch(f"{USERS}/{user['id']}", json={"is_active": False}, headers=admin_headers)
+
+
+def rename(client, user, user_headers, admin_headers):  # the control: ends nothing
+    return client.patch(ME, json={"full_name": "Ada King"}, headers=user_headers)
+
+
+def set_the_same_password(client, user, user_headers, admin_headers):
+    """A new hash of the same password (as a concurrent rehash writes): the login
+    proved the password the account has, and stands."""
+    body = {"password": PASSWORD}
+    return client.patch(f"{USERS}/{user['id']}", json=body, headers=admin_headers)
+
+
+def run_beside(monkeypatch, module, name, change, *, wait):
+    """After `module.name` returns in the login, `change` runs in a second thread
+    (its own request and connection): the login goes on once the change is done
+    (`wait`), or after a second, the change blocked or not."""
+    original = getattr(module, name)
+    outcome = {}
+
+    def wrapper(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if "thread" not in outcome:
+            outcome["thread"] = threading.Thread(
+                target=lambda: outcome.update(reply=change()), daemon=True
+            )
+            outcome["thread"].start()
+            outcome["thread"].join(timeout=None if wait else 1)
+            outcome["blocked"] = outcome["thread"].is_alive()
+        return result
+
+    monkeypatch.setattr(module, name, wrapper)
+    return outcome
+
+
+def login_racing(app, client, monkeypatch, user, headers, admin, change, *, module, name, wait):
+    admin_headers = bearer(accounts_login(client, admin)["access_token"])
+    outcome = run_beside(
+        monkeypatch,
+        module,
+        name,
+        lambda: change(app.test_client(), user, headers, admin_headers),
+        wait=wait,
+    )
+    reply = client.post(LOGIN, json={"username": user["username"], "password": PASSWORD})
+    outcome["thread"].join(timeout=30)
+    monkeypatch.undo()
+    assert outcome["reply"].status_code == 200, outcome["reply"].get_json()
+    return reply, outcome
+
+
+def accounts_login(client, user):
+    reply = client.post(LOGIN, json={"username": user["username"], "password": PASSWORD})
+    assert reply.status_code == 200, reply.get_json()
+    return reply.get_json()
+
+
+@pytest.mark.parametrize(
+    "change, refused",
+    [(change_password, 401), (deactivate, 403), (rename, None), (set_the_same_password, None)],
+)
+def test_a_change_committed_during_the_password_check_refuses_the_login(
+    app, client, auth, user, admin, monkeypatch, change, refused
+):
+    headers = auth.headers_for(user)
+    reply, _ = login_racing(
+        app,
+        client,
+        monkeypatch,
+        user,
+        headers,
+        admin,
+        change,
+        module=passwords,
+        name="verify_login",
+        wait=True,
+    )
+    if refused is None:  # the control: the login stands, its session live
+        assert reply.status_code == 200, reply.get_json()
+        assert client.get(ME, headers=bearer(reply.get_json()["access_token"])).status_code == 200
+        return
+    assert reply.status_code == refused, reply.get_json()
+    assert reply.mimetype == "application/problem+json"
+    if refused == 403:
+        assert reply.get_json()["detail"] == "Account is disabled"
+    with app.app_context():
+        count = select(func.count(LoginSession.id)).where(LoginSession.user_id == user["id"])
+        assert db.session.execute(count).scalar_one() == 1  # the one `headers` came from
+
+
+@pytest.mark.parametrize("change, ends", [(change_password, True), (rename, False)])
+def test_a_change_during_the_login_commit_waits_for_it_and_ends_its_session(
+    app, client, auth, user, admin, monkeypatch, change, ends
+):
+    headers = auth.headers_for(user)
+    reply, outcome = login_racing(
+        app,
+        client,
+        monkeypatch,
+        user,
+        headers,
+        admin,
+        change,
+        module=accounts,
+        name="_check_still_proved",
+        wait=False,
+    )
+    assert outcome["blocked"], "the change did not wait for the login's lock"
+    assert reply.status_code == 200, reply.get_json()
+    me = client.get(ME, headers=bearer(reply.get_json()["access_token"]))
+    assert me.status_code == (401 if ends else 200), me.get_json()
+
+
+@pytest.mark.parametrize("change, ends", [(change_password, True), (rename, False)])
+@pytest.mark.parametrize(
+    "module, name, wait",
+    [(passwords, "verify_login", True), (accounts, "_check_still_proved", False)],
+    ids=["during-the-check", "during-the-commit"],
+)
+def test_an_mfa_login_racing_a_password_change_leaves_no_live_mfa_token(
+    app, client, mfa, user, admin, monkeypatch, change, ends, module, name, wait
+):
+    enrolled = mfa.enable(user)
+    admin_headers = bearer(mfa.tokens(admin)["access_token"])
+    outcome = run_beside(
+        monkeypatch,
+        module,
+        name,
+        lambda: change(app.test_client(), user, enrolled.headers, admin_headers),
+        wait=wait,
+    )
+    reply = mfa.login(user)
+    outcome["thread"].join(timeout=30)
+    monkeypatch.undo()
+    assert outcome["reply"].status_code == 200, outcome["reply"].get_json()
+    if ends and wait:  # the change came first: the old password proves nothing
+        assert reply.status_code == 401, reply.get_json()
+        return
+    assert reply.status_code == 403, reply.get_json()
+    verified = mfa.verify(reply.get_json()["mfa_token"], enrolled.code())
+    assert verified.status_code == (401 if ends else 200), verified.get_json()
