@@ -96,6 +96,16 @@ class SmtpSink:
             self.controller.stop()
             self.controller = None
 
+    def settings(self, **extra):
+        """authsvc's settings that send mail here (plain SMTP on 127.0.0.1), plus `extra`."""
+        return {
+            "MAIL_BACKEND": "smtp",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": self.port,
+            "SMTP_SECURITY": "none",
+            **extra,
+        }
+
     def refuse(self, mode):
         with self.lock:
             self.mode = mode

@@ -1,5 +1,6 @@
 """Fixtures: an app per test on a clean database (SQLite, and PostgreSQL when
-`TEST_DATABASE_URL` is set), its client and CLI runner, a user factory.
+`TEST_DATABASE_URL` is set), its client and CLI runner, a user factory, an
+SMTP sink.
 
 Markers (`postgres`, `redis`, `slow`) are kept true by the testing.markers plugin.
 """
@@ -12,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from authsvc.extensions import db, limiter
 from testing.databases import backend_params
+from testing.smtp_sink import SmtpSink
 from tests.helpers import CURRENT_APP, PASSWORD, START, AuthActions, MfaActions, make_app
 
 # Markers; and the fixtures of the passkey tests (a user with a passkey on a
@@ -116,6 +118,13 @@ def user(make_user):
 @pytest.fixture
 def admin(make_user):
     return make_user("root", email="root@example.com", is_admin=True)
+
+
+@pytest.fixture
+def sink():
+    """A real SMTP server on 127.0.0.1; `app_settings` can return `sink.settings(...)`."""
+    with SmtpSink() as server:
+        yield server
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from authsvc.extensions import db
 from authsvc.mail import sender
 from authsvc.models import OutboxMail, User, utcnow
-from testing.smtp_sink import SmtpSink
 from tests.helpers import LOGIN, ME, PASSWORD, REFRESH, STEP, assert_problem
 
 AUTH = "/api/v1/auth"
@@ -30,23 +29,13 @@ TOKEN_IN_LINK = re.compile(r"#token=([A-Za-z0-9_-]+)")
 
 
 @pytest.fixture
-def sink():
-    with SmtpSink() as server:
-        yield server
-
-
-@pytest.fixture
 def app_settings(sink):
-    return {
-        "MAIL_BACKEND": "smtp",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": sink.port,
-        "SMTP_SECURITY": "none",
-        "SMTP_TIMEOUT_SECONDS": 2,
-        "MAIL_FROM": "authsvc <no-reply@auth.example>",
-        "FRONTEND_URL": FRONTEND,
-        "MAIL_RETRY_BASE_SECONDS": 0,
-    }
+    return sink.settings(
+        SMTP_TIMEOUT_SECONDS=2,
+        MAIL_FROM="authsvc <no-reply@auth.example>",
+        FRONTEND_URL=FRONTEND,
+        MAIL_RETRY_BASE_SECONDS=0,
+    )
 
 
 @pytest.fixture
@@ -309,13 +298,7 @@ def test_admin_may_set_email_verified(client, auth, admin, user):
 class TestVerificationRequired:
     @pytest.fixture
     def app_settings(self, sink):
-        return {
-            "MAIL_BACKEND": "smtp",
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": sink.port,
-            "SMTP_SECURITY": "none",
-            "EMAIL_VERIFICATION_REQUIRED": True,
-        }
+        return sink.settings(EMAIL_VERIFICATION_REQUIRED=True)
 
     def test_register_gives_the_user_and_login_waits_for_verification(self, client, deliver, sink):
         body = {"email": "grace@example.com", "username": "grace", "password": PASSWORD}

@@ -19,7 +19,7 @@ from authsvc import mail
 from authsvc.extensions import db
 from authsvc.mail import outbox, sender
 from authsvc.models import OutboxMail, User, utcnow
-from testing.smtp_sink import ACCEPT, PERMANENT_FAILURE, TEMPORARY_FAILURE, SmtpSink
+from testing.smtp_sink import ACCEPT, PERMANENT_FAILURE, TEMPORARY_FAILURE
 
 FORGOT = "/api/v1/auth/password/forgot"
 
@@ -38,23 +38,13 @@ def value(scraped, name, **labels):
 
 
 @pytest.fixture
-def sink():
-    with SmtpSink() as server:
-        yield server
-
-
-@pytest.fixture
 def app_settings(sink):
-    return {
-        "MAIL_BACKEND": "smtp",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": sink.port,
-        "SMTP_SECURITY": "none",
-        "SMTP_TIMEOUT_SECONDS": 2,
-        "MAIL_RETRY_BASE_SECONDS": 30,
-        "MAIL_RETRY_MAX_SECONDS": 3600,
-        "METRICS_ENABLED": True,
-    }
+    return sink.settings(
+        SMTP_TIMEOUT_SECONDS=2,
+        MAIL_RETRY_BASE_SECONDS=30,
+        MAIL_RETRY_MAX_SECONDS=3600,
+        METRICS_ENABLED=True,
+    )
 
 
 def notice_for(app, user, kind="password_changed"):

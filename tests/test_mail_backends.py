@@ -27,12 +27,6 @@ def notice(to="ada@example.com"):
     )
 
 
-@pytest.fixture
-def sink():
-    with SmtpSink() as server:
-        yield server
-
-
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1 and a client context that trusts it."""

@@ -25,15 +25,11 @@ FIGURES = ROOT / "test-artifacts" / "mail"
 
 
 def mail_env(sink, **extra):
-    return {
-        "MAIL_BACKEND": "smtp",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(sink.port),
-        "SMTP_SECURITY": "none",
-        "MAIL_SEND_INTERVAL_SECONDS": "0.2",
-        "MAIL_RETRY_BASE_SECONDS": "1",
-        **extra,
-    }
+    """The environment of a gunicorn that mails to `sink`."""
+    settings = sink.settings(
+        **{"MAIL_SEND_INTERVAL_SECONDS": 0.2, "MAIL_RETRY_BASE_SECONDS": 1, **extra}
+    )
+    return {name: str(value) for name, value in settings.items()}
 
 
 def post(url, body):

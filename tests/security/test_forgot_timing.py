@@ -25,7 +25,6 @@ from authsvc.extensions import db
 from authsvc.mail import backends, outbox
 from authsvc.mail.compose import compose
 from authsvc.models import User
-from testing.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.slow  # timing statistics: hundreds of requests
 
@@ -41,19 +40,8 @@ KINDS = {
 
 
 @pytest.fixture
-def sink():
-    with SmtpSink() as server:
-        yield server
-
-
-@pytest.fixture
 def app_settings(sink):
-    return {
-        "MAIL_BACKEND": "smtp",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": sink.port,
-        "SMTP_SECURITY": "none",
-    }
+    return sink.settings()
 
 
 @pytest.fixture
