@@ -4,22 +4,26 @@ Debian's `chromium`, no driver and no downloaded browser: one websocket to the
 browser, one flattened CDP session per page. Every network request the page
 (or a worker it starts) makes is recorded, as are console messages, uncaught
 exceptions and Content-Security-Policy violations, so a test can assert what
-the browser really did.
+the browser really did. `ClientOrigin` serves a client's pages from another
+origin than the API's.
 """
 
 import base64
+import functools
 import itertools
 import json
 import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import websocket
 
-from testing.live_server import spawn
+from testing.live_server import free_port, spawn
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -57,6 +61,57 @@ def chromium_binary():
 
 class BrowserError(RuntimeError):
     pass
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class _OnePage(BaseHTTPRequestHandler):
+    def __init__(self, *args, page, **kwargs):
+        self.page = page.encode()
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(self.page)))
+        self.end_headers()
+        self.wfile.write(self.page)
+
+    def log_message(self, *args):
+        pass
+
+
+class ClientOrigin:
+    """A static web server on 127.0.0.1: a client's origin, other than the API's.
+
+    It serves `page` (HTML) at every path, or else the files of `directory`.
+    `hostname` names the origin: WebAuthn refuses IP-address origins, so a
+    passkey page is served as `localhost`. `with ClientOrigin(...) as origin:`
+    serves at `origin.origin` until the block ends.
+    """
+
+    def __init__(self, *, page=None, directory=None, hostname="127.0.0.1"):
+        if (page is None) == (directory is None):
+            raise ValueError("give a page or a directory")
+        self.port = free_port()
+        self.origin = f"http://{hostname}:{self.port}"
+        if page is not None:
+            handler = functools.partial(_OnePage, page=page)
+        else:
+            handler = functools.partial(_QuietFiles, directory=str(directory))
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class Browser:

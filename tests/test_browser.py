@@ -6,15 +6,13 @@ written to test-artifacts/browser/report.json beside the screenshots.
 
 import json
 import os
-import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from testing.browser import Browser, chromium_binary
-from testing.live_server import ROOT, LiveServer, free_port, migrate
+from testing.browser import Browser, ClientOrigin, chromium_binary
+from testing.live_server import ROOT, LiveServer, migrate
 
 # CI installs Debian's chromium (.ci/run) and must run these; a developer's
 # machine without it skips them, saying how to get them.
@@ -63,37 +61,6 @@ run();
 """
 
 
-class ClientPageHandler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = CLIENT_PAGE.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-class ClientOrigin:
-    """A static web server on 127.0.0.1: another origin than the API's."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.origin = f"http://127.0.0.1:{self.port}"
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), ClientPageHandler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def report():
     """What the browser saw, kept for the people reading the CI log and artifacts."""
@@ -105,7 +72,7 @@ def report():
 
 @pytest.fixture(scope="module")
 def origins():
-    with ClientOrigin() as allowed, ClientOrigin() as other:
+    with ClientOrigin(page=CLIENT_PAGE) as allowed, ClientOrigin(page=CLIENT_PAGE) as other:
         yield {"allowed": allowed, "other": other}
 
 

@@ -7,18 +7,15 @@ internal, resident keys, user verification). What the browser did and saw is
 written to test-artifacts/browser/passkeys-report.json beside the screenshots.
 """
 
-import functools
 import json
 import os
-import threading
 import urllib.request
 import uuid
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from testing.browser import Browser, chromium_binary
-from testing.live_server import ROOT, LiveServer, free_port, migrate
+from testing.browser import Browser, ClientOrigin, chromium_binary
+from testing.live_server import ROOT, LiveServer, migrate
 
 pytestmark = [
     pytest.mark.slow,
@@ -40,30 +37,6 @@ AUTHENTICATOR = {
 }
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class StaticPages:
-    """examples/ served on http://localhost:PORT: WebAuthn refuses IP-address origins."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.origin = f"http://localhost:{self.port}"
-        handler = functools.partial(QuietHandler, directory=str(ROOT / "examples"))
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def report():
     seen = {}
@@ -74,7 +47,8 @@ def report():
 
 @pytest.fixture(scope="module")
 def pages():
-    with StaticPages() as static:
+    # examples/ on http://localhost:PORT: WebAuthn refuses IP-address origins.
+    with ClientOrigin(directory=ROOT / "examples", hostname="localhost") as static:
         yield static
 
 
