@@ -40,6 +40,40 @@ def schema_drift(engine):
         return compare_metadata(context, db.metadata)
 
 
+SEEDED_AT = {"now": "2026-01-01 00:00:00+00:00"}
+
+
+def seed_a_session(engine):
+    """Insert a user (id 1) with one login session and its refresh token, as raw rows.
+
+    Raw SQL, for a schema of any revision since 0001; on SQLite, a revision
+    that rebuilt `users` or `login_sessions` would cascade to these rows.
+    """
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, email, username, username_key, password_hash,"
+                " is_active, is_admin, created_at, updated_at) VALUES (1, 'a@example.com',"
+                " 'ada', 'ada', 'x', true, false, :now, :now)"
+            ),
+            SEEDED_AT,
+        )
+        connection.execute(
+            text(
+                "INSERT INTO login_sessions (id, user_id, created_at, last_used_at,"
+                " expires_at) VALUES (:sid, 1, :now, :now, :now)"
+            ),
+            {"sid": "a" * 32, **SEEDED_AT},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO refresh_tokens (jti, session_id, created_at, expires_at)"
+                " VALUES (:jti, :sid, :now, :now)"
+            ),
+            {"jti": "b" * 36, "sid": "a" * 32, **SEEDED_AT},
+        )
+
+
 @pytest.mark.parametrize("backend", backend_params())
 def test_upgrade_check_and_downgrade(backend, tmp_path):
     with throwaway_database(backend, "mig", tmp_path) as url:
@@ -78,29 +112,7 @@ def test_sessions_from_before_amr_become_password_sessions(backend, tmp_path):
         try:
             before = flask_db(url, "upgrade", "0001")
             assert before.returncode == 0, before.stderr
-            with engine.begin() as connection:
-                connection.execute(
-                    text(
-                        "INSERT INTO users (id, email, username, username_key, password_hash,"
-                        " is_active, is_admin, created_at, updated_at) VALUES (1, 'a@example.com',"
-                        " 'ada', 'ada', 'x', true, false, :now, :now)"
-                    ),
-                    {"now": "2026-01-01 00:00:00+00:00"},
-                )
-                connection.execute(
-                    text(
-                        "INSERT INTO login_sessions (id, user_id, created_at, last_used_at,"
-                        " expires_at) VALUES (:sid, 1, :now, :now, :now)"
-                    ),
-                    {"sid": "a" * 32, "now": "2026-01-01 00:00:00+00:00"},
-                )
-                connection.execute(
-                    text(
-                        "INSERT INTO refresh_tokens (jti, session_id, created_at, expires_at)"
-                        " VALUES (:jti, :sid, :now, :now)"
-                    ),
-                    {"jti": "b" * 36, "sid": "a" * 32, "now": "2026-01-01 00:00:00+00:00"},
-                )
+            seed_a_session(engine)
             assert "amr" not in {c["name"] for c in inspect(engine).get_columns("login_sessions")}
             upgraded = flask_db(url, "upgrade")
             assert upgraded.returncode == 0, upgraded.stderr
@@ -137,22 +149,7 @@ def test_mfa_revision_keeps_users_and_their_sessions(backend, tmp_path):
         engine = create_engine(url, poolclass=NullPool)
         try:
             assert flask_db(url, "upgrade", "0004").returncode == 0
-            with engine.begin() as connection:
-                connection.execute(
-                    text(
-                        "INSERT INTO users (id, email, username, username_key, password_hash,"
-                        " is_active, is_admin, created_at, updated_at) VALUES (1, 'a@example.com',"
-                        " 'ada', 'ada', 'x', true, false, :now, :now)"
-                    ),
-                    {"now": "2026-01-01 00:00:00+00:00"},
-                )
-                connection.execute(
-                    text(
-                        "INSERT INTO login_sessions (id, user_id, created_at, last_used_at,"
-                        " expires_at) VALUES (:sid, 1, :now, :now, :now)"
-                    ),
-                    {"sid": "a" * 32, "now": "2026-01-01 00:00:00+00:00"},
-                )
+            seed_a_session(engine)
             upgraded = flask_db(url, "upgrade", "0005")
             assert upgraded.returncode == 0, upgraded.stderr
             with engine.connect() as connection:
@@ -178,30 +175,7 @@ def test_users_before_email_verification_stay_with_their_sessions_and_tokens(bac
         engine = create_engine(url, poolclass=NullPool)
         try:
             assert flask_db(url, "upgrade", "0005").returncode == 0
-            now = {"now": "2026-01-01 00:00:00+00:00"}
-            with engine.begin() as connection:
-                connection.execute(
-                    text(
-                        "INSERT INTO users (id, email, username, username_key, password_hash,"
-                        " is_active, is_admin, created_at, updated_at) VALUES (1, 'a@example.com',"
-                        " 'ada', 'ada', 'x', true, false, :now, :now)"
-                    ),
-                    now,
-                )
-                connection.execute(
-                    text(
-                        "INSERT INTO login_sessions (id, user_id, created_at, last_used_at,"
-                        " expires_at) VALUES ('s', 1, :now, :now, :now)"
-                    ),
-                    now,
-                )
-                connection.execute(
-                    text(
-                        "INSERT INTO refresh_tokens (jti, session_id, created_at, expires_at)"
-                        " VALUES ('j', 's', :now, :now)"
-                    ),
-                    now,
-                )
+            seed_a_session(engine)
             counts = (
                 "SELECT (SELECT count(*) FROM login_sessions),"
                 " (SELECT count(*) FROM refresh_tokens)"
