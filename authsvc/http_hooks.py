@@ -7,7 +7,7 @@ from flask import request
 from flask.sessions import SessionInterface
 
 from . import keyring, metrics, observability
-from .api.ratelimits import keep_retry_after_where_meant
+from .api.ratelimits import keep_retry_after_where_meant, note_own_retry_after
 
 DOCS_PATHS = ("/docs", "/redoc")
 # The docs pages run only the app's own scripts; Swagger UI and ReDoc inject
@@ -46,11 +46,12 @@ def register_request_hooks(app):
       5. `keyring.prepare_keys`: reloads the signing keys when due (and makes
          the first ones) before the view opens a transaction of its own.
     After the view (and after an error handler's answer):
-      1. `set_security_headers`: fills in only what the view left unset.
+      1. `set_security_headers`: fills in only what the view left unset; then
+         `note_own_retry_after` (RATELIMIT_ENABLED) keeps the answer's own `Retry-After`.
       2. the extensions' own: Flask-Limiter's `X-RateLimit-*` and `Retry-After`,
          flask-cors' headers.
       3. `keep_retry_after_where_meant` (RATELIMIT_ENABLED): after the limiter's,
-         it drops the `Retry-After` the limiter adds to answers other than 429.
+         it gives answers other than 429 back the `Retry-After` they came with.
       4. `metrics.record`: counts the status the client really gets.
       5. `add_request_id_header`: last, so no answer leaves without its id.
 
@@ -71,6 +72,8 @@ def register_request_hooks(app):
     before.append(keyring.prepare_keys)
     after = app.after_request_funcs.setdefault(None, [])
     after[:0] = reversed(last)
+    if app.config["RATELIMIT_ENABLED"]:
+        after.append(note_own_retry_after)
     after.append(set_security_headers)
 
 

@@ -4,7 +4,7 @@ import pytest
 from flask import g
 
 from authsvc import keyring, metrics, observability
-from authsvc.api.ratelimits import keep_retry_after_where_meant
+from authsvc.api.ratelimits import keep_retry_after_where_meant, note_own_retry_after
 from authsvc.http_hooks import NoCookieSession, normalize_bearer_scheme, set_security_headers
 
 
@@ -24,14 +24,14 @@ def test_hooks_run_in_the_stated_order(app, app_settings):
         normalize_bearer_scheme,
         keyring.prepare_keys,
     ]
-    assert after[0] is set_security_headers
+    assert after[:2] == [set_security_headers, note_own_retry_after]
     assert after[-3:] == [
         keep_retry_after_where_meant,
         metrics.record,
         observability.add_request_id_header,
     ]
     # Between them, the extensions' own (Flask-Limiter's headers, flask-cors).
-    assert len(after) == 6
+    assert len(after) == 7
 
 
 def test_without_metrics_only_the_request_id_frames_the_hooks(app):
@@ -45,6 +45,7 @@ def test_without_metrics_only_the_request_id_frames_the_hooks(app):
     assert after[-1] is observability.add_request_id_header
     assert metrics.record not in after
     assert keep_retry_after_where_meant not in after  # no limiter, no Retry-After
+    assert note_own_retry_after not in after
 
 
 @pytest.mark.parametrize("app_settings", [{"RATELIMIT_ENABLED": True}])

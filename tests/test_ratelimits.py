@@ -3,6 +3,7 @@
 import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from authsvc.extensions import db
 from testing.tcp_proxy import TcpProxy
@@ -45,3 +46,33 @@ def test_a_database_lost_while_the_login_limit_looks_up_the_account_answers_503(
             db.engine.dispose()
     finally:
         proxy.close()
+
+
+def test_a_login_while_the_database_is_down_logs_one_line_and_no_traceback(
+    database_url, monkeypatch, caplog
+):
+    # The per-account key's lookup meets the outage first. Raised, Flask-Limiter
+    # took it for its storage failing: a warning, a switch of every limit to
+    # this worker's memory, then "Failed to rate limit" with a full traceback,
+    # on every login; the view's 503 already says what happened, in one line.
+    app = make_app(database_url, RATELIMIT_ENABLED=True)
+    client = app.test_client()
+
+    def broken(*args, **kwargs):
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    try:
+        with app.app_context():
+            monkeypatch.setattr(db.session, "execute", broken)
+            caplog.clear()
+            response = client.post(LOGIN, json={"username": "ada", "password": "not-it"})
+        assert_problem(response, 503)
+        assert response.headers["Retry-After"] == "5"  # the 503's own, not the limit's window
+        logged = [(record.name, record.getMessage()) for record in caplog.records]
+        assert not any(record.exc_info for record in caplog.records), logged
+        serious = [message for _name, message in logged if "database" in message]
+        assert serious == ["database unavailable: Exception"], logged  # the view's one line
+        assert not any(name == "flask-limiter" for name, _message in logged), logged
+    finally:
+        with app.app_context():
+            db.engine.dispose()

@@ -3,7 +3,7 @@ checks elsewhere), and which of its headers each answer keeps."""
 
 import hashlib
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_jwt_extended import get_jwt_identity
 from flask_limiter.util import get_remote_address
 from sqlalchemy.exc import DBAPIError
@@ -76,11 +76,7 @@ def account_key():
     try:
         user = accounts.find_by_login(login[:254])
     except DBAPIError:
-        # Flask-Limiter swallows a key function's error and runs the view: leave
-        # it a usable session (its own query then meets the outage: a 503), not
-        # one stuck in a transaction the lost connection broke (a 500).
-        db.session.rollback()
-        raise
+        user = database_unavailable()  # keyed by the name until the database is back
     if user is not None:
         return f"account:{user.id}"
     return f"login:{login.strip().lower()[:254]}"
@@ -98,9 +94,21 @@ def mfa_account_key():
     try:
         user_id = mfa_login.challenged_user_id(token)
     except DBAPIError:
-        db.session.rollback()  # as in account_key: the view then meets the outage (503)
-        raise
+        user_id = database_unavailable()  # the address's budget until the database is back
     return address_key() if user_id is None else f"account:{user_id}"
+
+
+def database_unavailable():
+    """A key function's look-up met a database outage: carry on as if it found nothing.
+
+    Raising is no answer: Flask-Limiter takes a key function's error for its
+    storage failing, switches every limit to this worker's memory, and logs a
+    traceback on every request. The view then meets the outage itself (a 503
+    that logs one line), with a usable session: not one stuck in the
+    transaction the lost connection broke (a 500).
+    """
+    db.session.rollback()
+    return None
 
 
 def is_text(value):
@@ -137,13 +145,25 @@ def without_current_password():
     return not (isinstance(data, dict) and "current_password" in data)
 
 
-# RFC 9110 gives Retry-After a meaning on 503 and 3xx answers; RFC 6585 on 429.
-RETRY_AFTER_STATUSES = frozenset({429, 503})
+def note_own_retry_after(response):
+    """Before Flask-Limiter's hook: the Retry-After the answer came with (a 503's), if any."""
+    g.own_retry_after = response.headers.get("Retry-After")
+    return response
 
 
 def keep_retry_after_where_meant(response):
-    """Flask-Limiter adds Retry-After to every answer of a limited view; it says
-    "wait before retrying", which only a 429 (or 503, 3xx) means."""
-    if response.status_code not in RETRY_AFTER_STATUSES and not 300 <= response.status_code < 400:
+    """After Flask-Limiter's hook: only a 429's Retry-After is the limiter's.
+
+    The limiter adds one to every answer of a limited view ("wait for my
+    window"), or stretches the answer's own to its window: a 503 that says
+    "try again in 5 s" would say 60. Any other answer keeps the Retry-After
+    it came with (RFC 9110 gives it a meaning on 503 and 3xx), or none.
+    """
+    if response.status_code == 429:
+        return response
+    own = g.pop("own_retry_after", None)
+    if own is None:
         response.headers.pop("Retry-After", None)
+    else:
+        response.headers["Retry-After"] = own
     return response
