@@ -1,4 +1,5 @@
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -92,11 +93,39 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    with connectable.connect() as connection, sqlite_foreign_keys_off(connection):
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
             context.run_migrations()
+
+
+@contextmanager
+def sqlite_foreign_keys_off(connection):
+    """On SQLite, migrate with foreign keys off, then check them and turn them back on.
+
+    Batch mode changes a table on SQLite by rebuilding it: copy, DROP TABLE,
+    rename. With foreign keys on, that DROP first deletes the old table's rows,
+    cascading to every row that references them: rebuilding `users` would
+    delete every session, refresh token and factor. The pragma is a no-op
+    inside a transaction, so it is set before Alembic opens one; afterwards,
+    `PRAGMA foreign_key_check` fails the migration loudly if it left a row
+    pointing nowhere. PostgreSQL changes tables in place: nothing to do.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+        dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if dangling:
+            raise RuntimeError(f"the migration left rows pointing nowhere: {dangling[:5]}")
+    finally:
+        connection.rollback()
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
 
 
 if context.is_offline_mode():

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,9 @@ pytestmark = pytest.mark.slow  # each test runs `flask db` several times in a su
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = Path(sys.executable).parent / "flask"
-HEAD = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
+SCRIPTS = ScriptDirectory(str(ROOT / "migrations"))
+HEAD = SCRIPTS.get_current_head()
+REVISIONS = [script.revision for script in reversed(list(SCRIPTS.walk_revisions()))]
 
 
 def flask_db(database_url, *args):
@@ -191,5 +194,91 @@ def test_users_before_email_verification_stay_with_their_sessions_and_tokens(bac
             with engine.connect() as connection:
                 assert tuple(connection.execute(text(counts)).one()) == (1, 1)
             assert "email_verified" not in {c["name"] for c in inspect(engine).get_columns("users")}
+        finally:
+            engine.dispose()
+
+
+def seeded_rows(engine):
+    """(users, login sessions, refresh tokens): what `seed_a_session` put there."""
+    with engine.connect() as connection:
+        return tuple(
+            connection.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM login_sessions),"
+                    " (SELECT count(*) FROM refresh_tokens)"
+                )
+            ).one()
+        )
+
+
+@pytest.mark.parametrize("backend", backend_params())
+def test_every_revision_keeps_users_sessions_and_tokens_up_and_down(backend, tmp_path):
+    """One revision at a time from the first to head and back: no step loses a row."""
+    first, *later = REVISIONS
+    with throwaway_database(backend, "steps", tmp_path) as url:
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            assert flask_db(url, "upgrade", first).returncode == 0
+            seed_a_session(engine)
+            for revision in later:
+                upgraded = flask_db(url, "upgrade", revision)
+                assert upgraded.returncode == 0, upgraded.stderr
+                assert seeded_rows(engine) == (1, 1, 1), f"upgrading to {revision}"
+            for revision in reversed(REVISIONS[:-1]):
+                downgraded = flask_db(url, "downgrade", revision)
+                assert downgraded.returncode == 0, downgraded.stderr
+                assert seeded_rows(engine) == (1, 1, 1), f"downgrading to {revision}"
+        finally:
+            engine.dispose()
+
+
+# A change SQLite makes only by rebuilding the table (copy, DROP TABLE, rename),
+# where PostgreSQL alters the column in place.
+REBUILD_USERS = """
+from alembic import op
+import sqlalchemy as sa
+
+revision = "rebuild"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.alter_column("full_name", type_=sa.String(120), existing_type=sa.String(100))
+
+
+def downgrade():
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.alter_column("full_name", type_=sa.String(100), existing_type=sa.String(120))
+"""
+
+
+@pytest.mark.parametrize("backend", backend_params())
+def test_a_revision_that_rebuilds_users_keeps_what_references_it(backend, tmp_path):
+    """migrations/env.py turns SQLite's foreign keys off while it migrates: with them
+    on, the rebuild's DROP TABLE users cascaded to every session and refresh token."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(ROOT / "migrations", migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    (migrations / "versions" / "9999_rebuild_users.py").write_text(REBUILD_USERS.format(head=HEAD))
+    with throwaway_database(backend, "rebuild", tmp_path) as url:
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            assert flask_db(url, "upgrade", "-d", str(migrations), HEAD).returncode == 0
+            seed_a_session(engine)
+            upgraded = flask_db(url, "upgrade", "-d", str(migrations), "rebuild")
+            assert upgraded.returncode == 0, upgraded.stderr
+            [full_name] = [
+                c for c in inspect(engine).get_columns("users") if c["name"] == "full_name"
+            ]
+            assert full_name["type"].length == 120  # the change was made
+            assert seeded_rows(engine) == (1, 1, 1)
+            downgraded = flask_db(url, "downgrade", "-d", str(migrations), HEAD)
+            assert downgraded.returncode == 0, downgraded.stderr
+            assert seeded_rows(engine) == (1, 1, 1)
+            if backend == "sqlite":  # and no row points nowhere
+                with engine.connect() as connection:
+                    assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
         finally:
             engine.dispose()
