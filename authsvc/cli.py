@@ -8,7 +8,7 @@ from . import accounts, admin, email_flows, mfa_login, passkeys, sessions
 from .errors import ServiceError
 from .mail.commands import mail_group
 from .oauth_cli import register_oauth_commands
-from .schemas import RegisterSchema
+from .schemas.accounts import RegisterSchema
 
 # The same rules as registration, so an admin's name can log in like anyone's.
 NAMES = RegisterSchema(only=("email", "username"))

@@ -4,7 +4,8 @@ from flask import Blueprint, abort, send_from_directory
 from openapi_ui_bundles import redoc, swagger_ui
 
 from .errors import PROBLEM_JSON
-from .schemas import ProblemSchema, Text
+from .schemas.fields import Text
+from .schemas.responses import ProblemSchema
 
 API_VERSION = "1.0.0"
 DESCRIPTION = """\

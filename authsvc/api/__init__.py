@@ -18,7 +18,7 @@ from webargs.flaskparser import FlaskParser, abort
 
 from ..errors import PROBLEM_JSON, Forbidden
 from ..extensions import limiter
-from ..schemas import ProblemSchema
+from ..schemas.responses import ProblemSchema
 from ..sessions import Client
 from .ratelimits import LIMITED, limit_from_config
 

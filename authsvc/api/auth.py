@@ -6,16 +6,15 @@ from flask_jwt_extended import current_user
 from .. import accounts, metrics, sessions, tokens
 from ..errors import BadRequest, InvalidCredentials, NotFound, TokenRejected
 from ..jwt_callbacks import current_session_id
-from ..schemas import (
+from ..schemas.accounts import (
     LoginSchema,
-    MessageSchema,
     RefreshTokenSchema,
     RegisterSchema,
     SessionSchema,
-    SessionsRevokedSchema,
     TokenPairSchema,
     UserSchema,
 )
+from ..schemas.responses import MessageSchema, SessionsRevokedSchema
 from . import API_PREFIX, Blueprint, authenticated, client
 from . import examples as ex
 from .ratelimits import account_key, address_key

@@ -4,13 +4,13 @@ from .. import email_flows
 from ..errors import InvalidEmailToken, SecondFactorFailed
 from ..extensions import limiter
 from ..jwt_callbacks import caller_for_update
-from ..schemas import (
+from ..schemas.accounts import (
     EmailTokenSchema,
     ForgotPasswordSchema,
-    MessageSchema,
     ResetPasswordSchema,
     UserSchema,
 )
+from ..schemas.responses import MessageSchema
 from . import API_PREFIX, Blueprint, authenticated
 from . import examples as ex
 from .ratelimits import address_key, caller_key, limit_from_config, target_email_key

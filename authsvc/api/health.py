@@ -4,7 +4,7 @@ from flask import current_app
 from sqlalchemy import text
 
 from ..extensions import db
-from ..schemas import HealthSchema
+from ..schemas.responses import HealthSchema
 from . import Blueprint
 
 blp = Blueprint("health", __name__, description="Service health")

@@ -6,7 +6,8 @@ from flask_jwt_extended import current_user
 from .. import accounts, metrics, mfa, mfa_login
 from ..errors import SecondFactorRejected
 from ..jwt_callbacks import caller_for_update, current_session_id
-from ..schemas import (
+from ..schemas.accounts import TokenPairSchema
+from ..schemas.mfa import (
     EnrolmentSchema,
     EnrolSchema,
     MfaCodeSchema,
@@ -14,7 +15,6 @@ from ..schemas import (
     MfaStatusSchema,
     MfaVerifySchema,
     RecoveryCodesSchema,
-    TokenPairSchema,
 )
 from . import API_PREFIX, Blueprint, admin_required, authenticated, client
 from . import examples as ex

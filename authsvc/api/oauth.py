@@ -13,7 +13,7 @@ from flask import Response, request
 from .. import clients, introspection
 from ..errors import BadRequest, ServiceError
 from ..extensions import limiter
-from ..schemas import TOKEN_MISSING, IntrospectionSchema, TokenFormSchema
+from ..schemas.oauth import TOKEN_MISSING, IntrospectionSchema, TokenFormSchema
 from . import Blueprint
 from . import examples as ex
 from .ratelimits import address_key, limit_from_config

@@ -4,13 +4,13 @@ from flask_jwt_extended import current_user
 
 from .. import passkeys
 from ..errors import NotFound
-from ..schemas import (
+from ..schemas.accounts import TokenPairSchema
+from ..schemas.passkeys import (
     PasskeyLoginOptionsSchema,
     PasskeyLoginSchema,
     PasskeyOptionsSchema,
     PasskeyRegisterSchema,
     PasskeySchema,
-    TokenPairSchema,
 )
 from . import API_PREFIX, Blueprint, authenticated, client
 from . import examples as ex

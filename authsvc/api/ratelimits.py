@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .. import accounts, mfa_login
 from ..extensions import db
-from ..schemas import is_utf8_encodable
+from ..schemas.fields import is_utf8_encodable
 
 # Each 429 the spec documents (components/responses): the setting that holds
 # its limit, and what it means.

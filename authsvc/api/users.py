@@ -8,15 +8,15 @@ from marshmallow import RAISE
 from .. import accounts, admin
 from ..errors import Forbidden, NotFound
 from ..jwt_callbacks import caller_for_update, current_session_id
-from ..schemas import (
+from ..schemas.accounts import (
     AccountContext,
     AdminUserCreateSchema,
     AdminUserUpdateSchema,
     ProfileUpdateSchema,
-    SessionsRevokedSchema,
     UserQuerySchema,
     UserSchema,
 )
+from ..schemas.responses import SessionsRevokedSchema
 from . import ADMIN_REQUIRED, API_PREFIX, Blueprint, admin_required, authenticated
 from . import examples as ex
 from .ratelimits import address_key, caller_key, without_current_password

@@ -7,7 +7,7 @@ keyring reload, so a request costs no query and no serialization.
 from flask import Response, current_app, request
 
 from ..keyring import keyring
-from ..schemas import AuthorizationServerMetadataSchema, JwksSchema
+from ..schemas.oauth import AuthorizationServerMetadataSchema, JwksSchema
 from . import API_PREFIX, Blueprint
 from . import examples as ex
 

@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from authsvc import schemas, sessions
+from authsvc import sessions
 from authsvc.extensions import db
 from authsvc.models import User
+from authsvc.schemas import accounts as schemas
 from tests.helpers import LOGIN, LOGOUT, ME, PASSWORD, REFRESH, REGISTER, USERS
 
 pytestmark = pytest.mark.slow  # property-based: thousands of generated inputs
