@@ -20,6 +20,7 @@ from authsvc.extensions import db
 from authsvc.mail import outbox, sender
 from authsvc.models import OutboxMail, User, utcnow
 from testing.smtp_sink import ACCEPT, PERMANENT_FAILURE, TEMPORARY_FAILURE
+from tests.helpers import make_app
 
 FORGOT = "/api/v1/auth/password/forgot"
 
@@ -171,7 +172,6 @@ def database_gone(row, **_):
 def test_a_mail_sent_while_the_database_drops_is_marked_later_never_sent_twice(
     app, user, sink, monkeypatch
 ):
-    monkeypatch.setattr(sender, "UNMARKED", [])
     delivered_id, waiting_id = notice_for(app, user), notice_for(app, user, "mfa_enabled")
     mark_sent = outbox.mark_sent
     monkeypatch.setattr(outbox, "mark_sent", database_gone)
@@ -195,7 +195,6 @@ def test_a_mark_the_database_missed_is_no_use_once_another_sender_took_the_mail(
 ):
     """The control: marking checks the claim, so a mail whose lease ran out before the
     database came back is sent again by the sender that took it (late twice, never lost)."""
-    monkeypatch.setattr(sender, "UNMARKED", [])
     row_id = notice_for(app, user)
     mark_sent = outbox.mark_sent
     monkeypatch.setattr(outbox, "mark_sent", database_gone)
@@ -207,7 +206,87 @@ def test_a_mark_the_database_missed_is_no_use_once_another_sender_took_the_mail(
         (taken,) = outbox.claim(10, lease)  # another sender, after the lease
         taken_claim = taken.claim
     assert round_(app)["claimed"] == 0  # the stale mark finds another claim: no effect
-    assert row_of(app, row_id).claim == taken_claim and sender.UNMARKED == []
+    assert row_of(app, row_id).claim == taken_claim and unmarked_of(app) == []
+
+
+def unmarked_of(app):
+    with app.app_context():
+        return list(sender.unmarked())
+
+
+def sent_while_the_database_drops(app, user, monkeypatch):
+    """A round whose mail the server took and the database could not mark."""
+    row_id = notice_for(app, user)
+    mark_sent = outbox.mark_sent
+    monkeypatch.setattr(outbox, "mark_sent", database_gone)
+    with pytest.raises(OperationalError):
+        round_(app)
+    monkeypatch.setattr(outbox, "mark_sent", mark_sent)  # the database is back
+    assert [item.id for item in unmarked_of(app)] == [row_id]
+    return row_id
+
+
+def after_the_lease(app):
+    lease = timedelta(seconds=app.config["MAIL_LEASE_SECONDS"])
+    return round_(app, at=utcnow() + lease + timedelta(seconds=5))
+
+
+@pytest.mark.parametrize("stop", ["graceful", "killed"])
+def test_a_sender_that_stops_marks_what_it_could_not_first(app, user, sink, monkeypatch, stop):
+    """A graceful stop (gunicorn's worker_exit) before the next round marks the mail;
+    the control, a sender killed instead (its memory lost), sends it again after the lease."""
+    row_id = sent_while_the_database_drops(app, user, monkeypatch)
+    thread = sender.SenderThread(app)
+    if stop == "graceful":
+        thread.stopping.set()  # stopped before its first round: only the stop marks it
+        thread.start()
+        thread.stop()
+        assert not thread.is_alive()
+    else:
+        app.extensions[sender.UNMARKED].clear()
+    assert after_the_lease(app)["sent"] == (0 if stop == "graceful" else 1)
+    assert row_of(app, row_id).status == "sent"
+    assert len(sink.received) == (1 if stop == "graceful" else 2)
+
+
+def test_send_pending_marks_what_the_database_missed_before_it_exits(
+    app, runner, user, sink, monkeypatch
+):
+    """The database drops as the command marks a mail and is back at once: the
+    command fails, but not before it marks the mail, which the server took."""
+    row_id = notice_for(app, user)
+    mark_sent = outbox.mark_sent
+    calls = []
+
+    def drops_once(row, **kwargs):
+        calls.append(row.id)
+        return database_gone(row) if len(calls) == 1 else mark_sent(row, **kwargs)
+
+    monkeypatch.setattr(outbox, "mark_sent", drops_once)
+    result = runner.invoke(args=["mail", "send-pending"])
+    assert isinstance(result.exception, OperationalError)
+    assert calls == [row_id, row_id]  # the failed mark, then the one as it exits
+    assert row_of(app, row_id).status == "sent" and unmarked_of(app) == []
+    assert after_the_lease(app)["claimed"] == 0
+    assert len(sink.received) == 1
+
+
+def test_a_sender_that_cannot_mark_as_it_stops_says_which_mails_go_out_again(
+    app, user, sink, monkeypatch, caplog
+):
+    row_id = sent_while_the_database_drops(app, user, monkeypatch)
+    monkeypatch.setattr(outbox, "mark_sent", database_gone)  # down again
+    with app.app_context():
+        assert sender.flush_unmarked() == 1
+    assert f"mail {row_id} (password_changed): sent but not marked" in caplog.text
+
+
+def test_mails_left_unmarked_belong_to_their_app(app, user, sink, monkeypatch, database_url):
+    """Two apps in one process (tests, an embedding): one's unmarked mails are not the other's."""
+    sent_while_the_database_drops(app, user, monkeypatch)
+    other = make_app(database_url, MAIL_BACKEND="file")
+    assert unmarked_of(other) == []
+    assert len(unmarked_of(app)) == 1
 
 
 def test_concurrent_claims_never_share_a_row(app, make_user):

@@ -9,10 +9,13 @@ between rounds, and wakes at once when a request of its own worker commits a
 mail. `flask mail send-pending` runs the same rounds in the foreground.
 
 A mail the SMTP server took while the database could not be reached to mark
-it sent is kept in memory and marked first thing in a later round: its row
-stays claimed by this sender for the lease, so an outage shorter than
-`MAIL_LEASE_SECONDS` sends nobody a mail twice. (A sender that dies in that
-moment cannot help it: its mail goes out again after the lease.)
+it sent is kept in memory (per app) and marked first thing in a later round,
+and when the sender stops (the thread, or the command, ends): its row stays
+claimed by this sender until the lease ends. A mail goes out up to half the
+lease after its claim (the round's deadline), so a database outage shorter
+than `MAIL_LEASE_SECONDS / 2`, less the wait for the next round, sends nobody
+a mail twice. (A sender that dies in that moment cannot help it: its mail
+goes out again after the lease.)
 """
 
 import email
@@ -68,16 +71,42 @@ class Delivered:
     kind: str
 
 
-UNMARKED = []  # Delivered mails whose row the database could not mark sent yet
+UNMARKED = "authsvc.mail.unmarked"  # the app's extensions key
+
+
+def unmarked():
+    """The app's delivered mails whose row the database could not mark sent yet."""
+    return current_app.extensions.setdefault(UNMARKED, [])
 
 
 def mark_unmarked():
     """Mark sent the rows of mails delivered in an earlier round (the database was down)."""
-    while UNMARKED:
-        item = UNMARKED[0]
+    waiting = unmarked()
+    while waiting:
+        item = waiting[0]
         if not outbox.mark_sent(item):  # its lease ran out and another sender took it
             log.warning("mail %s (%s): sent, and claimed again since", item.id, item.kind)
-        UNMARKED.pop(0)
+        waiting.pop(0)
+
+
+def flush_unmarked():
+    """Mark what earlier rounds could not, as a sender stops; return how many are left.
+
+    Left in memory, such a mail would go out again once its lease ends. When the
+    database still cannot be reached, each one left is logged.
+    """
+    try:
+        mark_unmarked()
+    except SQLAlchemyError:
+        db.session.rollback()
+        for item in unmarked():
+            log.warning(
+                "mail %s (%s): sent but not marked (database unreachable); "
+                "it goes out again after its lease",
+                item.id,
+                item.kind,
+            )
+    return len(unmarked())
 
 
 def send_due():
@@ -149,7 +178,7 @@ def deliver(connection, row, message, tally):
             marked = outbox.mark_sent(delivered)
         except SQLAlchemyError:
             db.session.rollback()
-            UNMARKED.append(delivered)  # the next round marks it
+            unmarked().append(delivered)  # the next round, or the sender's stop, marks it
             raise
         if not marked:
             log.warning("mail %s (%s): sent after its lease ran out", row.id, row.kind)
@@ -186,13 +215,19 @@ def give_up(row, error, tally):
 
 
 def send_pending():
-    """Rounds until nothing is due (the operators' command); the summed tally."""
+    """Rounds until nothing is due (the operators' command); the summed tally.
+
+    Whatever happens, it ends by marking what a round could not (`flush_unmarked`).
+    """
     total = Tally()
-    while True:
-        tally = send_due()
-        total.update(tally)
-        if tally["claimed"] == 0 or tally["claimed"] == tally["deferred"] + tally["released"]:
-            return total
+    try:
+        while True:
+            tally = send_due()
+            total.update(tally)
+            if tally["claimed"] == 0 or tally["claimed"] == tally["deferred"] + tally["released"]:
+                return total
+    finally:
+        flush_unmarked()
 
 
 class SenderThread(threading.Thread):
@@ -214,6 +249,8 @@ class SenderThread(threading.Thread):
             if not full:
                 WAKE.wait(interval)
                 WAKE.clear()
+        with self.app.app_context():
+            flush_unmarked()
 
     def stop(self, timeout=5.0):
         self.stopping.set()
