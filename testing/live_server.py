@@ -31,17 +31,29 @@ def spawn(command, log_path=None, **popen_args):
             log.close()  # the child holds its own copy
 
 
-def migrate(database_url, env=None):
-    """Run `flask db upgrade` against `database_url` (the operators' own path)."""
+def flask_command(database_url, *args, env=None, timeout=120):
+    """Run `flask ARGS...` against `database_url` as an operator would; its output.
+
+    Raises RuntimeError with what the command printed when it fails."""
     run_env = {**os.environ, **(env or {}), "DATABASE_URL": database_url, "FLASK_APP": "wsgi"}
-    subprocess.run(
-        [str(BIN / "flask"), "db", "upgrade"],
+    done = subprocess.run(
+        [str(BIN / "flask"), *args],
         cwd=ROOT,
         env=run_env,
-        check=True,
         capture_output=True,
-        timeout=120,
+        text=True,
+        timeout=timeout,
     )
+    if done.returncode:
+        raise RuntimeError(
+            f"flask {' '.join(args)} exited with {done.returncode}: {done.stdout}{done.stderr}"
+        )
+    return done.stdout
+
+
+def migrate(database_url, env=None):
+    """Run `flask db upgrade` against `database_url` (the operators' own path)."""
+    flask_command(database_url, "db", "upgrade", env=env)
 
 
 class LiveServer:

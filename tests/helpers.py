@@ -5,6 +5,7 @@ token forging, the login helper behind the `auth` fixture, and MFA actions
 The one module tests import helpers from; no test module imports another.
 """
 
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import pyotp
 from authsvc import create_app, jws
 from authsvc.crypto import derived_secret
 from authsvc.keyring import keyring
+from testing.load.client import ApiClient
 
 TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
 PASSWORD = "correct-horse-battery-staple"
@@ -210,3 +212,30 @@ class MfaActions:
     def login_with(self, enrolled, code_=None):
         """Both steps; return the verify reply."""
         return self.verify(self.mfa_token(enrolled.user), code_ or enrolled.code())
+
+
+def race_logins_with_a_password_change(url, name, password, new_password, token, logins):
+    """`logins` password logins of `name` released at once with a PATCH of the
+    password (by the session of `token`), each on its own connection to the
+    live server at `url`; returns (the change's reply, the logins' replies)."""
+    start = threading.Barrier(logins + 1)
+    replies = [None] * (logins + 1)
+
+    def log_in(index):
+        client = ApiClient(url)
+        start.wait(timeout=30)
+        replies[index] = client.post(LOGIN, {"username": name, "password": password})
+
+    def change():
+        client = ApiClient(url)
+        start.wait(timeout=30)
+        body = {"password": new_password, "current_password": password}
+        replies[logins] = client.request("PATCH", ME, body, token=token)
+
+    threads = [threading.Thread(target=log_in, args=(i,)) for i in range(logins)]
+    threads.append(threading.Thread(target=change))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return replies[logins], replies[:logins]

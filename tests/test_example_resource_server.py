@@ -2,7 +2,6 @@
 
 import os
 import socket
-import subprocess
 import time
 import uuid
 
@@ -11,7 +10,7 @@ import pytest
 import requests
 
 from testing.databases import throwaway_database
-from testing.live_server import BIN, ROOT, LiveServer, free_port, migrate, spawn
+from testing.live_server import BIN, ROOT, LiveServer, flask_command, free_port, migrate, spawn
 from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.slow
@@ -23,12 +22,7 @@ SETTINGS = {
 
 
 def flask(url, *args):
-    env = {**os.environ, **SETTINGS, "DATABASE_URL": url, "FLASK_APP": "wsgi", "APP_ENV": "testing"}
-    done = subprocess.run(
-        [str(BIN / "flask"), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return flask_command(url, *args, env={**SETTINGS, "APP_ENV": "testing"}, timeout=60)
 
 
 def wait_for_port(port, process, timeout=30):

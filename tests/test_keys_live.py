@@ -7,7 +7,6 @@ comes, so a burst of requests over fresh connections reaches every worker.
 """
 
 import os
-import subprocess
 import time
 import uuid
 
@@ -16,7 +15,7 @@ import pytest
 import requests
 
 from testing.databases import backend_params, throwaway_database
-from testing.live_server import BIN, ROOT, LiveServer, migrate
+from testing.live_server import LiveServer, flask_command, migrate
 from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.slow
@@ -29,12 +28,7 @@ SETTINGS = {"SECRET_KEY": SECRET_KEY, "KEYS_REFRESH_SECONDS": str(REFRESH_SECOND
 
 
 def flask(url, *args):
-    env = {**os.environ, **SETTINGS, "DATABASE_URL": url, "FLASK_APP": "wsgi", "APP_ENV": "testing"}
-    done = subprocess.run(
-        [str(BIN / "flask"), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return flask_command(url, *args, env={**SETTINGS, "APP_ENV": "testing"}, timeout=60)
 
 
 def kid_of(token):

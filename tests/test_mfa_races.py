@@ -17,7 +17,7 @@ import pytest
 from testing.databases import backend_params, throwaway_database
 from testing.live_server import LiveServer, migrate
 from testing.load.client import ApiClient
-from tests.helpers import LOGIN, ME, PASSWORD, REGISTER
+from tests.helpers import LOGIN, PASSWORD, REGISTER, race_logins_with_a_password_change
 
 pytestmark = pytest.mark.slow
 
@@ -122,28 +122,11 @@ def test_mfa_logins_racing_a_password_change_leave_no_live_mfa_token(server):
     tokens = []
     for round_ in range(ROUNDS):
         new_password = f"{PASSWORD}-{round_}"
-        start = threading.Barrier(LOGINS + 1)
-        replies = [None] * (LOGINS + 1)
-
-        def log_in(index, password=password):
-            client = ApiClient(server.url)
-            start.wait(timeout=30)
-            replies[index] = client.post(LOGIN, {"username": name, "password": password})
-
-        def change(password=password, new_password=new_password):
-            client = ApiClient(server.url)
-            start.wait(timeout=30)
-            body = {"password": new_password, "current_password": password}
-            replies[LOGINS] = client.request("PATCH", ME, body, token=access[0])
-
-        threads = [threading.Thread(target=log_in, args=(i,)) for i in range(LOGINS)]
-        threads.append(threading.Thread(target=change))
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert replies[LOGINS].status == 200, replies[LOGINS].body
-        for reply in replies[:LOGINS]:
+        changed, logins = race_logins_with_a_password_change(
+            server.url, name, password, new_password, access[0], LOGINS
+        )
+        assert changed.status == 200, changed.body
+        for reply in logins:
             assert reply.status in (403, 401), reply.body
             if reply.status == 403:
                 tokens.append(reply.json()["mfa_token"])
