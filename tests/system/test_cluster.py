@@ -66,5 +66,8 @@ def test_three_hosts_behind_nginx_survive_kill_outages_and_a_key_rotation(tmp_pa
     assert set(rotation["switched"]) == set(HOSTS), outcome.table
     assert max(rotation["switched"].values()) <= 60, outcome.table
     mail = outcome.figures["mail"]
-    assert mail["acknowledged"] > 100 and mail["delivered once"] == mail["acknowledged"]
+    # Every acknowledged mail arrived once, but for a copy the killed host sent as it
+    # died (the SMTP server's 250 came, its mark never did: the documented excuse).
+    once_or_excused = mail["delivered once"] + mail["excused duplicates"]
+    assert mail["acknowledged"] > 100 and once_or_excused == mail["acknowledged"], outcome.table
     assert set(mail["senders"]) == set(HOSTS), outcome.table  # every host's senders drained
